@@ -1,0 +1,83 @@
+"""Model zoo: every architecture by name, and rebuilding a model from its spec."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from squeezenet.models.alexnet import AlexNet, AlexNetSpec, alexnet, alexnet_cifar
+from squeezenet.models.batch_norm import fold_batch_norm
+from squeezenet.models.squeezenet import (
+    BYPASS_KINDS,
+    Fire,
+    FireSpec,
+    SqueezeNet,
+    SqueezeNetSpec,
+    fire_rows_from_metaparameters,
+    squeezenet1_0,
+    squeezenet1_1,
+    squeezenet_cifar,
+    with_bypass,
+)
+from squeezenet.models.stats import count_macs, count_nonzero_parameters, count_parameters, weight_layers
+
+__all__ = [
+    "ARCHITECTURES",
+    "AlexNet",
+    "AlexNetSpec",
+    "BYPASS_KINDS",
+    "Fire",
+    "FireSpec",
+    "SqueezeNet",
+    "SqueezeNetSpec",
+    "alexnet",
+    "alexnet_cifar",
+    "build_model",
+    "count_macs",
+    "count_nonzero_parameters",
+    "count_parameters",
+    "fire_rows_from_metaparameters",
+    "fold_batch_norm",
+    "model_from_spec",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "squeezenet_cifar",
+    "weight_layers",
+    "with_bypass",
+]
+
+# Public names for the CLI's --arch; each takes num_classes as a keyword.
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "squeezenet1_0": squeezenet1_0,
+    "squeezenet1_0_caffe": lambda **kw: squeezenet1_0(caffe=True, **kw),
+    "squeezenet1_0_simple_bypass": lambda **kw: squeezenet1_0(bypass="simple", **kw),
+    "squeezenet1_0_complex_bypass": lambda **kw: squeezenet1_0(bypass="complex", **kw),
+    "squeezenet1_1": squeezenet1_1,
+    "alexnet": alexnet,
+    "squeezenet_cifar": squeezenet_cifar,
+    "squeezenet_cifar_bn": lambda **kw: squeezenet_cifar(batch_norm=True, **kw),
+    "squeezenet_cifar_simple_bypass": lambda **kw: squeezenet_cifar(bypass="simple", **kw),
+    "squeezenet_cifar_complex_bypass": lambda **kw: squeezenet_cifar(bypass="complex", **kw),
+    "alexnet_cifar": alexnet_cifar,
+    "alexnet_cifar_bn": lambda **kw: alexnet_cifar(batch_norm=True, **kw),
+}
+
+
+def build_model(arch: str, **kwargs) -> nn.Module:
+    """Build an architecture by name; ``kwargs`` go to its builder (e.g. ``num_classes``)."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](**kwargs)
+
+
+def model_from_spec(spec: dict) -> nn.Module:
+    """Rebuild a model from ``model.spec.to_dict()`` (stored in checkpoints and .sqz files)."""
+    if not isinstance(spec, dict):
+        raise ValueError("architecture spec must be a mapping")
+    family = spec.get("family")
+    if family == "squeezenet":
+        return SqueezeNet(SqueezeNetSpec.from_dict(spec))
+    if family == "alexnet":
+        return AlexNet(AlexNetSpec.from_dict(spec))
+    raise ValueError(f"unknown model family {family!r} in architecture spec")

@@ -1,0 +1,286 @@
+"""The SqueezeNet family, written as data.
+
+Iandola et al., "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model
+size" (2016). A network is a `SqueezeNetSpec`: a stem convolution, a table of Fire rows, the
+positions of the max-pool layers and a classifier convolution. v1.0, v1.1, the bypass variants of
+Section 6, the metaparameter sweeps of Section 5 and the 32x32 CIFAR variants are all specs; the
+module names match torchvision's, so a torchvision state_dict loads with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Fire",
+    "FireSpec",
+    "SqueezeNet",
+    "SqueezeNetSpec",
+    "fire_rows_from_metaparameters",
+    "with_bypass",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "squeezenet_cifar",
+    "BYPASS_KINDS",
+]
+
+BYPASS_KINDS = ("none", "simple", "complex")
+
+
+@dataclass(frozen=True)
+class FireSpec:
+    """One row of the paper's Table 1: s1x1, e1x1, e3x3, and the bypass around the module."""
+
+    squeeze: int
+    expand1x1: int
+    expand3x3: int
+    bypass: str | None = None  # None, "identity" (simple bypass) or "conv" (complex bypass)
+
+    @property
+    def out_channels(self) -> int:
+        return self.expand1x1 + self.expand3x3
+
+
+class Fire(nn.Module):
+    """Squeeze 1x1 -> ReLU -> (expand 1x1 | expand 3x3) -> ReLU -> concatenate (+ bypass)."""
+
+    def __init__(
+        self,
+        inplanes: int,
+        squeeze_planes: int,
+        expand1x1_planes: int,
+        expand3x3_planes: int,
+        *,
+        batch_norm: bool = False,
+        bypass: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.inplanes = inplanes
+        # With BatchNorm the convolution bias is redundant; folding restores it.
+        bias = not batch_norm
+        self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1, bias=bias)
+        self.squeeze_bn = nn.BatchNorm2d(squeeze_planes) if batch_norm else nn.Identity()
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, kernel_size=1, bias=bias)
+        self.expand1x1_bn = nn.BatchNorm2d(expand1x1_planes) if batch_norm else nn.Identity()
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, kernel_size=3, padding=1, bias=bias)
+        self.expand3x3_bn = nn.BatchNorm2d(expand3x3_planes) if batch_norm else nn.Identity()
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+        out_planes = expand1x1_planes + expand3x3_planes
+        if bypass is None:
+            self.bypass = None
+        elif bypass == "identity":
+            if inplanes != out_planes:
+                raise ValueError(f"simple bypass needs equal channels, got {inplanes} -> {out_planes}")
+            self.bypass = nn.Identity()
+        elif bypass == "conv":
+            self.bypass = nn.Conv2d(inplanes, out_planes, kernel_size=1)
+        else:
+            raise ValueError(f"unknown bypass {bypass!r}; expected None, 'identity' or 'conv'")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squeezed = self.squeeze_activation(self.squeeze_bn(self.squeeze(x)))
+        out = torch.cat(
+            [
+                self.expand1x1_activation(self.expand1x1_bn(self.expand1x1(squeezed))),
+                self.expand3x3_activation(self.expand3x3_bn(self.expand3x3(squeezed))),
+            ],
+            1,
+        )
+        if self.bypass is not None:
+            # Section 6: the bypass is added to the Fire module's (post-ReLU) output.
+            out = out + self.bypass(x)
+        return out
+
+
+@dataclass(frozen=True)
+class SqueezeNetSpec:
+    """Everything needed to rebuild a SqueezeNet with no other file."""
+
+    fires: tuple[FireSpec, ...]
+    pool_after: tuple[int, ...]  # fire indices followed by a max pool; -1 means after the stem
+    stem_channels: int = 96
+    stem_kernel: int = 7
+    stem_stride: int = 2
+    stem_padding: int = 0
+    num_classes: int = 1000
+    conv10_padding: int = 0  # 1 in the published Caffe release
+    batch_norm: bool = False
+    dropout: float = 0.5
+    input_size: int = 224
+    input_channels: int = 3
+    family: str = field(default="squeezenet", init=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SqueezeNetSpec":
+        data = {k: v for k, v in data.items() if k != "family"}
+        try:
+            fires = tuple(FireSpec(**row) for row in data.pop("fires"))
+            data["pool_after"] = tuple(data["pool_after"])
+            return cls(fires=fires, **data)
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a SqueezeNet spec: {error}") from None
+
+
+def fire_rows_from_metaparameters(
+    *,
+    base_e: int = 128,
+    incr_e: int = 128,
+    freq: int = 2,
+    pct3x3: float = 0.5,
+    squeeze_ratio: float = 0.125,
+    num_fire: int = 8,
+) -> tuple[FireSpec, ...]:
+    """Section 5.1: e_i = base_e + incr_e * floor(i / freq), s_i = SR * e_i, e3x3 = pct3x3 * e_i.
+
+    v1.0 is base_e=128, incr_e=128, freq=2, pct3x3=0.5, SR=0.125. Channel counts are rounded to
+    the nearest integer and kept at least 1 (the paper's 1% and 99% sweep points need that).
+    """
+    if not 0.0 < pct3x3 < 1.0:
+        raise ValueError(f"pct3x3 must be in (0, 1), got {pct3x3}")
+    if not 0.0 < squeeze_ratio:
+        raise ValueError(f"squeeze_ratio must be positive, got {squeeze_ratio}")
+    if base_e < 1 or incr_e < 0 or freq < 1 or num_fire < 1:
+        raise ValueError("need base_e >= 1, incr_e >= 0, freq >= 1, num_fire >= 1")
+    rows = []
+    for i in range(num_fire):
+        expand = base_e + incr_e * math.floor(i / freq)
+        expand3x3 = min(max(1, round(pct3x3 * expand)), expand - 1)
+        rows.append(FireSpec(max(1, round(squeeze_ratio * expand)), expand - expand3x3, expand3x3))
+    return tuple(rows)
+
+
+def with_bypass(spec: SqueezeNetSpec, kind: str) -> SqueezeNetSpec:
+    """Section 6: 'simple' adds identity bypasses around fire3, fire5, fire7 and fire9 (where the
+    channel counts match); 'complex' also adds 1x1 convolution bypasses around the others."""
+    if kind not in BYPASS_KINDS:
+        raise ValueError(f"unknown bypass {kind!r}; expected one of {', '.join(BYPASS_KINDS)}")
+    fires = []
+    for index, row in enumerate(spec.fires):
+        # Paper numbering starts at fire2, so fire3, fire5, ... are the odd indices here.
+        if kind == "none":
+            bypass = None
+        elif index % 2 == 1:
+            bypass = "identity"
+        else:
+            bypass = "conv" if kind == "complex" else None
+        fires.append(replace(row, bypass=bypass))
+    return replace(spec, fires=tuple(fires))
+
+
+class SqueezeNet(nn.Module):
+    def __init__(self, spec: SqueezeNetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        bias = not spec.batch_norm
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                spec.input_channels,
+                spec.stem_channels,
+                kernel_size=spec.stem_kernel,
+                stride=spec.stem_stride,
+                padding=spec.stem_padding,
+                bias=bias,
+            )
+        ]
+        if spec.batch_norm:
+            layers.append(nn.BatchNorm2d(spec.stem_channels))
+        layers.append(nn.ReLU(inplace=True))
+        if -1 in spec.pool_after:
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
+        channels = spec.stem_channels
+        for index, row in enumerate(spec.fires):
+            layers.append(
+                Fire(channels, row.squeeze, row.expand1x1, row.expand3x3, batch_norm=spec.batch_norm, bypass=row.bypass)
+            )
+            channels = row.out_channels
+            if index in spec.pool_after:
+                layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
+        self.features = nn.Sequential(*layers)
+        final_conv = nn.Conv2d(channels, spec.num_classes, kernel_size=1, padding=spec.conv10_padding)
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=spec.dropout), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1))
+        )
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                if module is final_conv:
+                    # Small initial logits, as in the paper's Caffe solver.
+                    nn.init.normal_(module.weight, mean=0.0, std=0.01)
+                else:
+                    nn.init.kaiming_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.constant_(module.bias, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.classifier(self.features(x)), 1)
+
+
+# Pool positions of the two published versions (fire indices start at 0 for fire2).
+_V1_0_POOLS = (-1, 2, 6)
+_V1_1_POOLS = (-1, 1, 3)
+_V1_1_FIRES = (
+    FireSpec(16, 64, 64),
+    FireSpec(16, 64, 64),
+    FireSpec(32, 128, 128),
+    FireSpec(32, 128, 128),
+    FireSpec(48, 192, 192),
+    FireSpec(48, 192, 192),
+    FireSpec(64, 256, 256),
+    FireSpec(64, 256, 256),
+)
+
+
+def squeezenet1_0(
+    *, num_classes: int = 1000, caffe: bool = False, bypass: str = "none", **metaparameters
+) -> SqueezeNet:
+    """SqueezeNet v1.0 (Table 1). ``caffe=True`` gives the published Caffe release's flavour:
+    conv10 with padding 1 and a 227x227 input. Metaparameters (Section 5) override v1.0's."""
+    spec = SqueezeNetSpec(
+        fires=fire_rows_from_metaparameters(**metaparameters),
+        pool_after=_V1_0_POOLS,
+        num_classes=num_classes,
+        conv10_padding=1 if caffe else 0,
+        input_size=227 if caffe else 224,
+    )
+    return SqueezeNet(with_bypass(spec, bypass))
+
+
+def squeezenet1_1(*, num_classes: int = 1000, bypass: str = "none") -> SqueezeNet:
+    """SqueezeNet v1.1: a 3x3 stem of 64 channels and earlier pooling, 2.4x less computation."""
+    spec = SqueezeNetSpec(
+        fires=_V1_1_FIRES,
+        pool_after=_V1_1_POOLS,
+        stem_channels=64,
+        stem_kernel=3,
+        num_classes=num_classes,
+    )
+    return SqueezeNet(with_bypass(spec, bypass))
+
+
+def squeezenet_cifar(
+    *, num_classes: int = 10, batch_norm: bool = False, bypass: str = "none", **metaparameters
+) -> SqueezeNet:
+    """32x32-input SqueezeNet: v1.1's layout with a 3x3 stride-1 stem, pools at 16, 8 and 4 pixels.
+
+    The Fire rows come from the Section 5 metaparameters (v1.0's by default, which equal v1.1's rows).
+    """
+    spec = SqueezeNetSpec(
+        fires=fire_rows_from_metaparameters(**metaparameters),
+        pool_after=_V1_1_POOLS,
+        stem_channels=64,
+        stem_kernel=3,
+        stem_stride=1,
+        stem_padding=1,
+        num_classes=num_classes,
+        batch_norm=batch_norm,
+        input_size=32,
+    )
+    return SqueezeNet(with_bypass(spec, bypass))
