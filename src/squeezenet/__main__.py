@@ -1,0 +1,5 @@
+import sys
+
+from squeezenet.cli import main
+
+sys.exit(main())
