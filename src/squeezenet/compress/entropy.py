@@ -1,0 +1,272 @@
+"""Entropy coding of the two symbol streams of the sparse form: codes and gaps (Han et al. 2016, Sec. 4).
+
+The paper: "We use Huffman coding to compress the quantized weights and the sparse index" because
+both are far from uniform. Three coders share one stream layout, so a file can say which it used:
+
+- ``fixed``: every symbol in ceil(log2 alphabet) bits, the paper's uncoded baseline;
+- ``huffman``: canonical Huffman, as in the paper; the code-length table (4 bits per symbol, lengths
+  at most 15) is stored in the stream and the codes are rebuilt from it;
+- ``ans``: range asymmetric numeral systems (``constriction``'s AnsCoder) with a categorical model
+  whose table is stored as 5-bit log-probabilities (half-bit steps). Unlike Huffman it is not limited
+  to whole bits per symbol, which matters for the peaked gap distribution.
+
+A stream is: varint alphabet size, the coder's table, varint payload length, payload. The symbol
+count is not stored here: the caller knows it (one count per layer serves codes and gaps). Every
+decoder checks each declared size against the bytes left and the caller's bounds before it
+allocates, and decodes exactly ``count`` symbols, so a hostile stream can neither allocate nor spin.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+
+from squeezenet.compress.bytestream import ByteReader, varint
+
+__all__ = ["CODERS", "MAX_ALPHABET", "encode_symbols", "decode_symbols", "huffman_code_lengths"]
+
+CODERS = ("fixed", "huffman", "ans")
+MAX_ALPHABET = 4096  # codes of up to 12 bits, gaps up to 4095
+HUFFMAN_MAX_LENGTH = 15  # fits the 4-bit length table
+_ANS_LEVELS = 31  # 5-bit table entries: 0 = absent, v >= 1 means p ~ 2**(-(v - 1) / 2)
+# Exact integer weights 2**(32 - k/2): float64-exact, so encoder and decoder build the same model everywhere.
+_ANS_WEIGHTS = np.array([0] + [math.isqrt(1 << (64 - k)) for k in range(_ANS_LEVELS)], dtype=np.float64)
+
+
+def encode_symbols(symbols: np.ndarray, coder: str) -> bytes:
+    """One stream holding ``symbols`` (non-negative ints below ``MAX_ALPHABET``)."""
+    if coder not in CODERS:
+        raise ValueError(f"unknown coder {coder!r}; choose from {', '.join(CODERS)}")
+    symbols = np.asarray(symbols).reshape(-1)
+    if symbols.size == 0:
+        return b""
+    if symbols.min() < 0 or symbols.max() >= MAX_ALPHABET:
+        raise ValueError(f"symbols must lie in [0, {MAX_ALPHABET}), got [{symbols.min()}, {symbols.max()}]")
+    symbols = symbols.astype(np.int64)
+    alphabet = int(symbols.max()) + 1
+    counts = np.bincount(symbols, minlength=alphabet)
+    if coder == "fixed":
+        width = _fixed_width(alphabet)
+        return varint(alphabet) + _pack_bits(symbols, np.full(len(symbols), width))
+    if coder == "huffman":
+        lengths = huffman_code_lengths(counts)
+        codes = _canonical_codes(lengths)
+        payload = _pack_bits(codes[symbols], lengths[symbols])
+        return varint(alphabet) + _pack_nibbles(lengths) + varint(len(payload)) + payload
+    levels = _ans_levels(counts)
+    words = _ans_encode(symbols, levels)
+    return varint(alphabet) + _pack_fixed(levels, 5) + varint(len(words)) + words.astype("<u4").tobytes()
+
+
+def decode_symbols(reader: ByteReader, coder: str, count: int, max_alphabet: int = MAX_ALPHABET) -> np.ndarray:
+    """Read one stream of exactly ``count`` symbols, each below ``max_alphabet``, from ``reader``."""
+    if coder not in CODERS:
+        raise ValueError(f"unknown coder {coder!r}")
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    alphabet = reader.varint("alphabet size", min(max_alphabet, MAX_ALPHABET))
+    if alphabet < 1:
+        raise ValueError("empty alphabet for a non-empty stream (corrupt file)")
+    if coder == "fixed":
+        width = _fixed_width(alphabet)
+        packed = reader.take((count * width + 7) // 8, "fixed-width symbols")
+        symbols = _unpack_fixed(packed, count, width)
+        if len(symbols) and int(symbols.max()) >= alphabet:
+            raise ValueError(f"symbol {int(symbols.max())} outside its alphabet of {alphabet} (corrupt file)")
+        return symbols
+    if coder == "huffman":
+        lengths = _unpack_fixed(reader.take((alphabet + 1) // 2, "Huffman length table"), alphabet, 4)
+        size = reader.varint("Huffman payload size", reader.remaining)
+        return _huffman_decode(reader.take(size, "Huffman payload"), lengths, count)
+    levels = _unpack_fixed(reader.take((5 * alphabet + 7) // 8, "ANS probability table"), alphabet, 5)
+    # Each symbol costs at most 24 bits at constriction's precision: a longer payload is a lie.
+    words = reader.varint("ANS payload size", count + 2)
+    payload = np.frombuffer(reader.take(4 * words, "ANS payload"), dtype="<u4").astype(np.uint32)
+    return _ans_decode(payload, levels, count)
+
+
+# --- Huffman -------------------------------------------------------------------------------------
+
+
+def huffman_code_lengths(counts: np.ndarray, max_length: int = HUFFMAN_MAX_LENGTH) -> np.ndarray:
+    """Huffman code length of every symbol (0 for absent ones), at most ``max_length`` bits.
+
+    Deviation from plain Huffman: when the tree is deeper than ``max_length``, the counts are halved
+    (keeping every present symbol at least 1) and the tree rebuilt; this costs a fraction of a
+    percent on the rare layer where it happens and keeps the length table at 4 bits per symbol.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    lengths = np.zeros(len(counts), dtype=np.int64)
+    present = np.flatnonzero(counts)
+    if len(present) == 0:
+        return lengths
+    if len(present) == 1:
+        lengths[present] = 1
+        return lengths
+    if len(present) > 1 << max_length:
+        raise ValueError(f"{len(present)} symbols cannot have Huffman codes of at most {max_length} bits")
+    weights = counts[present]
+    while True:
+        depths = _tree_depths(weights.tolist())
+        if depths.max() <= max_length:
+            lengths[present] = depths
+            return lengths
+        weights = (weights >> 1) | 1
+
+
+def _tree_depths(weights: list[int]) -> np.ndarray:
+    leaves = len(weights)
+    heap = [(weight, node) for node, weight in enumerate(weights)]
+    heapq.heapify(heap)
+    parent = [0] * (2 * leaves - 1)
+    node = leaves
+    while len(heap) > 1:
+        first_weight, first = heapq.heappop(heap)
+        second_weight, second = heapq.heappop(heap)
+        parent[first] = parent[second] = node
+        heapq.heappush(heap, (first_weight + second_weight, node))
+        node += 1
+    depth = [0] * (2 * leaves - 1)
+    # Parents are created after their children, so walking down from the root fills every depth.
+    for child in range(2 * leaves - 3, -1, -1):
+        depth[child] = depth[parent[child]] + 1
+    return np.array(depth[:leaves], dtype=np.int64)
+
+
+def _canonical_codes(lengths: np.ndarray) -> np.ndarray:
+    """Canonical Huffman: symbols sorted by (length, symbol) take consecutive codes."""
+    codes = np.zeros(len(lengths), dtype=np.int64)
+    code = 0
+    previous = 0
+    for symbol in np.lexsort((np.arange(len(lengths)), lengths)):
+        length = int(lengths[symbol])
+        if length == 0:
+            continue
+        code <<= length - previous
+        codes[symbol] = code
+        code += 1
+        previous = length
+    return codes
+
+
+def _huffman_decode(payload: memoryview, lengths: np.ndarray, count: int) -> np.ndarray:
+    present = np.flatnonzero(lengths)
+    if len(present) == 0:
+        raise ValueError("Huffman length table has no symbols (corrupt file)")
+    longest = int(lengths.max())
+    total_bits = 8 * len(payload)
+    if count * int(lengths[present].min()) > total_bits:
+        raise ValueError(f"Huffman payload of {total_bits} bits cannot hold {count} symbols (corrupt file)")
+    # Kraft's inequality: a valid prefix code leaves no table slot claimed twice.
+    spans = 1 << (longest - lengths[present])
+    if int(spans.sum()) > 1 << longest:
+        raise ValueError("Huffman length table is not a prefix code (corrupt file)")
+    codes = _canonical_codes(lengths)
+    order = present[np.argsort(codes[present], kind="stable")]
+    # Lookup by the next `longest` bits; unclaimed slots keep length 0 and are caught below.
+    table_symbol = np.repeat(order, 1 << (longest - lengths[order]))
+    table_length = np.repeat(lengths[order], 1 << (longest - lengths[order]))
+    unclaimed = (1 << longest) - len(table_symbol)
+    table_symbol = np.concatenate([table_symbol, np.zeros(unclaimed, np.int64)])
+    table_length = np.concatenate([table_length, np.zeros(unclaimed, np.int64)])
+    bits = np.concatenate([np.unpackbits(np.frombuffer(payload, np.uint8)), np.zeros(longest, np.uint8)])
+    windows = np.zeros(total_bits, dtype=np.int64)
+    for offset in range(longest):
+        windows = (windows << 1) | bits[offset : offset + total_bits]
+    step = table_length[windows].tolist()
+    starts = [0] * count
+    position = 0
+    try:
+        for index in range(count):
+            starts[index] = position
+            length = step[position]
+            if length == 0:
+                raise ValueError("Huffman payload holds a bit pattern that is no code (corrupt file)")
+            position += length
+    except IndexError:
+        raise ValueError(f"Huffman payload ends before its {count} symbols (truncated or corrupt file)") from None
+    if position > total_bits:
+        raise ValueError(f"Huffman payload ends before its {count} symbols (truncated or corrupt file)")
+    return table_symbol[windows[np.array(starts, dtype=np.int64)]]
+
+
+# --- rANS ----------------------------------------------------------------------------------------
+
+
+def _ans_levels(counts: np.ndarray) -> np.ndarray:
+    """The stored model: 1 + round(-2 log2 p) for present symbols, clipped to the 5-bit range."""
+    levels = np.zeros(len(counts), dtype=np.int64)
+    present = counts > 0
+    probability = counts[present] / counts.sum()
+    levels[present] = np.clip(1 + np.rint(-2.0 * np.log2(probability)), 1, _ANS_LEVELS)
+    return levels
+
+
+def _ans_model(levels: np.ndarray):
+    import constriction
+
+    if not levels.any():
+        raise ValueError("ANS probability table has no symbols (corrupt file)")
+    return constriction.stream.model.Categorical(_ANS_WEIGHTS[levels], perfect=False)
+
+
+def _ans_encode(symbols: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    import constriction
+
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(symbols.astype(np.int32), _ans_model(levels))
+    return coder.get_compressed()
+
+
+def _ans_decode(payload: np.ndarray, levels: np.ndarray, count: int) -> np.ndarray:
+    import constriction
+
+    model = _ans_model(levels)
+    try:
+        coder = constriction.stream.stack.AnsCoder(payload)
+        symbols = coder.decode(model, count)
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(f"ANS payload does not decode ({error})") from None
+    if not coder.is_empty():
+        raise ValueError("ANS payload has data left after its symbols (corrupt file)")
+    symbols = symbols.astype(np.int64)
+    if int(symbols.max()) >= len(levels) or not levels[symbols].all():
+        raise ValueError("ANS payload decodes to a symbol its table does not have (corrupt file)")
+    return symbols
+
+
+# --- bit packing ---------------------------------------------------------------------------------
+
+
+def _fixed_width(alphabet: int) -> int:
+    return (alphabet - 1).bit_length()
+
+
+def _pack_bits(values: np.ndarray, widths: np.ndarray) -> bytes:
+    """Concatenate each value's low ``width`` bits, most significant first, into bytes."""
+    longest = int(widths.max()) if len(widths) else 0
+    if longest == 0:
+        return b""
+    shifts = np.arange(longest - 1, -1, -1)
+    # Left-align every code in a `longest`-bit row, then keep the first `width` bits of each row.
+    aligned = values.astype(np.int64) << (longest - widths.astype(np.int64))
+    matrix = ((aligned[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
+    keep = np.arange(longest)[None, :] < widths[:, None]
+    return np.packbits(matrix[keep]).tobytes()
+
+
+def _pack_fixed(values: np.ndarray, width: int) -> bytes:
+    return _pack_bits(np.asarray(values), np.full(len(values), width))
+
+
+def _pack_nibbles(values: np.ndarray) -> bytes:
+    return _pack_fixed(values, 4)
+
+
+def _unpack_fixed(packed: memoryview | bytes, count: int, width: int) -> np.ndarray:
+    if width == 0:
+        return np.zeros(count, dtype=np.int64)
+    bits = np.unpackbits(np.frombuffer(packed, np.uint8))[: count * width].reshape(count, width)
+    return bits.astype(np.int64) @ (1 << np.arange(width - 1, -1, -1, dtype=np.int64))
