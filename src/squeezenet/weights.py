@@ -24,7 +24,7 @@ from torch import nn
 from squeezenet.models import ARCHITECTURES, build_model, fold_batch_norm, model_from_spec
 from squeezenet.safe_io import atomic_write
 
-__all__ = ["load_model", "save_checkpoint", "save_safetensors", "resolve_weights", "cache_dir", "download"]
+__all__ = ["load_model", "save_checkpoint", "save_safetensors", "resolve_weights", "cache_dir", "download", "class_names"]
 
 
 def cache_dir() -> Path:
@@ -74,8 +74,11 @@ def resolve_weights(weights: str, sha256: str | None = None) -> Path:
     return path
 
 
-def _state_dict_from_file(path: Path) -> tuple[dict, dict | None]:
-    """(state_dict, spec or None) from a .pth/.pt/.safetensors file."""
+def _state_dict_from_file(path: Path) -> tuple[dict, dict | None, dict]:
+    """(state_dict, spec or None, extras) from a .pth/.pt/.safetensors file.
+
+    Extras are the checkpoint's ``classes`` (names) and ``preprocess`` (preset name), when present.
+    """
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file, safe_open
@@ -86,16 +89,21 @@ def _state_dict_from_file(path: Path) -> tuple[dict, dict | None]:
             state = load_file(str(path))
         except (SafetensorError, OSError) as error:
             raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
-        spec = json.loads(metadata["spec"]) if "spec" in metadata else None
-        return state, spec
+        try:
+            spec = json.loads(metadata["spec"]) if "spec" in metadata else None
+            extras = {k: json.loads(metadata[k]) for k in ("classes", "preprocess") if k in metadata}
+        except json.JSONDecodeError:
+            raise ValueError(f"{path}: corrupt metadata in safetensors file") from None
+        return state, spec, extras
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean "not a checkpoint"
         raise ValueError(f"{path}: not a readable PyTorch weights file ({' '.join(str(error).split())[:200]})") from None
     if isinstance(loaded, dict) and "model" in loaded and isinstance(loaded["model"], dict):
-        return loaded["model"], loaded.get("spec")
-    if isinstance(loaded, dict) and all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        return loaded, None
+        extras = {k: loaded[k] for k in ("classes", "preprocess") if k in loaded}
+        return loaded["model"], loaded.get("spec"), extras
+    if isinstance(loaded, dict) and loaded and all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        return loaded, None, {}
     raise ValueError(f"{path}: holds no state dict")
 
 
@@ -126,7 +134,7 @@ def load_model(weights: str | os.PathLike, arch: str | None = None, *, fold_bn: 
 
         model = net_to_model(read_net(path))
     else:
-        state, spec = _state_dict_from_file(path)
+        state, spec, extras = _state_dict_from_file(path)
         if spec is not None:
             model = model_from_spec(spec)
         else:
@@ -138,6 +146,10 @@ def load_model(weights: str | os.PathLike, arch: str | None = None, *, fold_bn: 
         except RuntimeError as error:
             first = str(error).split("\n\t")[1] if "\n\t" in str(error) else str(error)
             raise ValueError(f"weights in {path} do not fit the architecture: {' '.join(first.split())[:300]}") from None
+        if "classes" in extras:
+            model.class_names = list(extras["classes"])
+        if "preprocess" in extras:
+            model.preprocess = extras["preprocess"]
     if arch is not None and arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
     if arch is not None:
@@ -156,7 +168,11 @@ def _check_arch_agrees(model: nn.Module, arch: str, path: Path) -> None:
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> None:
     """Atomically save ``{"model": state_dict, "spec": spec, **extra}``: a plain dict, weights_only-safe."""
-    payload = {"model": model.state_dict(), "spec": model.spec.to_dict(), **extra}
+    payload = {"model": model.state_dict(), "spec": model.spec.to_dict()}
+    for key, attribute in (("classes", "class_names"), ("preprocess", "preprocess")):
+        if getattr(model, attribute, None) is not None:
+            payload[key] = getattr(model, attribute)
+    payload.update(extra)
     atomic_write(path, lambda temporary: torch.save(payload, temporary))
 
 
@@ -164,4 +180,21 @@ def save_safetensors(path: str | os.PathLike, model: nn.Module) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda temporary: save_file(state, temporary, metadata={"spec": json.dumps(model.spec.to_dict())}))
+    metadata = {"spec": json.dumps(model.spec.to_dict())}
+    for key in ("class_names", "preprocess"):
+        if getattr(model, key, None) is not None:
+            metadata["classes" if key == "class_names" else key] = json.dumps(getattr(model, key))
+    atomic_write(path, lambda temporary: save_file(state, temporary, metadata=metadata))
+
+
+def class_names(model: nn.Module) -> list[str]:
+    """Names for the model's output indices: the checkpoint's, ImageNet's, or ``class N``."""
+    names = getattr(model, "class_names", None)
+    num_classes = model.spec.num_classes
+    if names is not None and len(names) == num_classes:
+        return list(names)
+    if num_classes == 1000:
+        from squeezenet.data import imagenet_classes
+
+        return [c.name for c in imagenet_classes()]
+    return [f"class {i}" for i in range(num_classes)]

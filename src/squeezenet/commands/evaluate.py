@@ -1,0 +1,45 @@
+"""squeezenet evaluate: top-1 / top-5 accuracy of a model on a folder of labelled photos."""
+
+from __future__ import annotations
+
+from squeezenet.commands._common import add_model_arguments, load_model_from_args
+from squeezenet.data import PREPROCESS_PRESETS
+
+__all__ = ["add_parser", "run", "summarize"]
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("evaluate", help="top-1/top-5 accuracy on labelled photos",
+                                   description=__doc__)
+    add_model_arguments(parser)
+    parser.add_argument("--data", required=True, help="ImageFolder tree or flat folder of <wnid>_<name>.JPEG photos")
+    parser.add_argument("--preprocess", choices=PREPROCESS_PRESETS,
+                        help="input preset (default: the model's own: caffe for .net, cifar for 32x32 models)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--limit", type=int, help="evaluate only the first N images (sorted by name)")
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
+                        help="skip unreadable images and count them, or stop at the first")
+    return parser
+
+
+def run(args) -> dict:
+    from squeezenet.data import LabelledImages, default_preprocess, find_images
+    from squeezenet.evaluate import evaluate
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    model = load_model_from_args(args)
+    images = find_images(args.data)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError("--limit must be at least 1")
+        images = LabelledImages(images.paths[: args.limit], images.labels[: args.limit], images.class_names)
+    preset = args.preprocess or default_preprocess(model)
+    result = evaluate(model, images, preset, batch_size=args.batch_size, on_bad_image=args.on_bad_image,
+                      show_progress=not args.json)
+    return {**result, "preprocess": preset, "weights": str(args.weights)}
+
+
+def summarize(result: dict) -> None:
+    print(f"{result['images']} images ({result['skipped']} skipped), preprocessing {result['preprocess']}")
+    print(f"top-1 {100 * result['top1']:.2f}%   top-5 {100 * result['top5']:.2f}%   in {result['seconds']:.1f} s")

@@ -1,0 +1,43 @@
+"""squeezenet predict: the five most likely classes for each image."""
+
+from __future__ import annotations
+
+from squeezenet.commands._common import add_model_arguments, load_model_from_args
+from squeezenet.data import PREPROCESS_PRESETS
+
+__all__ = ["add_parser", "run", "summarize"]
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("predict", help="top-5 classes for images", description=__doc__)
+    parser.add_argument("images", nargs="+", help="image files")
+    add_model_arguments(parser)
+    parser.add_argument("--preprocess", choices=PREPROCESS_PRESETS, help="input preset (default: the model's own)")
+    parser.add_argument("--top", type=int, default=5, help="how many classes per image")
+    return parser
+
+
+def run(args) -> dict:
+    from squeezenet.data import default_preprocess
+    from squeezenet.evaluate import predict
+    from squeezenet.weights import class_names
+
+    if args.top < 1:
+        raise ValueError("--top must be at least 1")
+    model = load_model_from_args(args)
+    preset = args.preprocess or default_preprocess(model)
+    predictions = predict(model, args.images, preset, class_names(model), k=args.top)
+    return {
+        "preprocess": preset,
+        "predictions": [
+            {"image": p.image, "top": [{"index": i, "name": n, "probability": round(q, 6)} for i, n, q in p.classes]}
+            for p in predictions
+        ],
+    }
+
+
+def summarize(result: dict) -> None:
+    for prediction in result["predictions"]:
+        print(prediction["image"])
+        for entry in prediction["top"]:
+            print(f"  {100 * entry['probability']:6.2f}%  {entry['name']} ({entry['index']})")
