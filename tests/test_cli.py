@@ -119,3 +119,19 @@ def test_no_network_download_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path))
     with pytest.raises(OSError, match="cannot download"):
         download("https://127.0.0.1:9/none.net", "0" * 64)
+
+
+def test_url_weights_are_hash_checked(tmp_path, monkeypatch, published_net):
+    """A cached download whose content does not match the hash in its name is refused and removed."""
+    from squeezenet.weights import resolve_weights
+
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path))
+    url = "https://example.invalid/models/compressed-deadbeef.net"
+    cached = tmp_path / "compressed-deadbeef.net"
+    cached.write_bytes(published_net.read_bytes())  # sha256 starts with e4ab6960, not deadbeef
+    with pytest.raises(ValueError, match="does not match"):
+        resolve_weights(url)
+    assert not cached.exists()
+    good = tmp_path / "compressed-e4ab6960.net"
+    good.write_bytes(published_net.read_bytes())
+    assert resolve_weights("https://example.invalid/models/compressed-e4ab6960.net") == good

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -63,9 +64,19 @@ def _sha256(path: Path) -> str:
 
 
 def resolve_weights(weights: str, sha256: str | None = None) -> Path:
-    """A local path as is (must exist); an https URL through the download cache."""
+    """A local path as is (must exist); an https URL through the download cache.
+
+    As torch.hub does, a URL whose file name ends in ``-<hex digits>`` (``squeezenet1_0-b66bff10.pth``)
+    must have a sha256 starting with those digits.
+    """
     if weights.startswith(("http://", "https://")):
-        return download(weights, sha256)
+        name = weights.rstrip("/").split("/")[-1]
+        match = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", name)
+        path = download(weights, sha256)
+        if sha256 is None and match and not _sha256(path).startswith(match.group(1)):
+            path.unlink()
+            raise ValueError(f"download of {weights} does not match the hash in its name; not used")
+        return path
     path = Path(weights)
     if not path.exists():
         raise FileNotFoundError(f"weights file not found: {weights}")
