@@ -23,3 +23,12 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+
+# Coverage-guided fuzzing of the .net and .sqz parsers; FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 300
+fuzz: $(BIN)/.installed
+	$(BIN)/pip install -q atheris
+	$(BIN)/python fuzz/make_seeds.py ../shared/data/deep-compression-squeezenet/compressed_SqueezeNet.net build/fuzz-corpus
+	mkdir -p build/fuzz-findings
+	$(BIN)/python fuzz/fuzz_readers.py build/fuzz-corpus -max_total_time=$(FUZZ_SECONDS) -timeout=2 \
+		-rss_limit_mb=2048 -max_len=700000 -artifact_prefix=build/fuzz-findings/

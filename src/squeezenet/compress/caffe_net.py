@@ -16,7 +16,7 @@ from squeezenet.compress.sparse import SparseLayer, nearest_codes
 from squeezenet.models import squeezenet1_0, weight_layers
 from squeezenet.safe_io import atomic_write_bytes
 
-__all__ = ["read_net", "write_net", "net_to_model", "model_to_net_layers", "NET_SHA256", "NET_URL"]
+__all__ = ["parse_net", "read_net", "write_net", "net_to_model", "model_to_net_layers", "NET_SHA256", "NET_URL"]
 
 NET_SHA256 = "e4ab6960ae8cd81505e1c2136921201507e930966c53deaf15862a395b3a3261"
 NET_URL = "https://github.com/songhan/SqueezeNet-Deep-Compression/raw/master/compressed_SqueezeNet.net"
@@ -31,7 +31,11 @@ def _v1_0_shapes() -> list[tuple[tuple[int, ...], int]]:
 def read_net(path: str | os.PathLike) -> list[SparseLayer]:
     """Parse a .net file into 26 SparseLayers, checking every length against the file's size first."""
     with open(path, "rb") as handle:
-        data = handle.read()
+        return parse_net(handle.read(), str(path))
+
+
+def parse_net(data: bytes, path: str = "<bytes>") -> list[SparseLayer]:
+    """Parse the bytes of a .net file (see ``read_net``)."""
     shapes = _v1_0_shapes()
     header_bytes = 4 * len(shapes)
     if len(data) < header_bytes:

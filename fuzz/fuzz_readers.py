@@ -1,0 +1,44 @@
+"""Coverage-guided fuzzing (atheris/libFuzzer) of every parser of untrusted bytes.
+
+Run with ``make fuzz``. Seeds are the real published .net file and a real .sqz made from it. Every
+input must either parse or raise ValueError; any other exception, a hang past -timeout or memory
+past -rss_limit_mb is a finding. Findings are fixed and kept as tests in tests/test_fuzz_regressions.py.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+
+import atheris
+import numpy  # noqa: F401  (loaded before instrumentation: only our parsers are instrumented)
+import torch  # noqa: F401
+
+import squeezenet.models  # noqa: F401
+
+with atheris.instrument_imports(include=["squeezenet"]):
+    from squeezenet.compress.caffe_net import parse_net
+    from squeezenet.compress.sqz import decode_sqz
+
+
+def one_input(data: bytes) -> None:
+    # The first byte picks the parser so one corpus exercises both; the rest is the file.
+    if not data:
+        return
+    body = data[1:]
+    if data[0] & 1:
+        if data[0] & 2 and len(body) > 4:
+            # Re-seal the CRC so mutations reach the parser behind the checksum.
+            body = body[:-4] + zlib.crc32(body[:-4]).to_bytes(4, "little")
+        parser = decode_sqz
+    else:
+        parser = parse_net
+    try:
+        parser(body)
+    except ValueError:
+        pass
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
