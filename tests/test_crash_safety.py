@@ -44,7 +44,7 @@ def test_kill_during_checkpoint_writes_leaves_a_whole_file(tmp_path):
         if not path.exists():
             continue  # killed before the first rename: nothing was promised yet
         model = load_model(path)  # a torn file would fail to load here
-        biases = {float(p.flatten()[0]) for n, p in model.named_parameters() if n.endswith("bias")}
+        biases = {float(p.detach().flatten()[0]) for n, p in model.named_parameters() if n.endswith("bias")}
         assert len(biases) == 1, "a checkpoint mixing two versions"
         payload = torch.load(path, weights_only=True)
         assert biases == {float(payload["version"])}
