@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from squeezenet.compress.bytestream import ByteReader, varint
 from squeezenet.compress.entropy import CODERS, MAX_ALPHABET, decode_symbols, encode_symbols
@@ -179,20 +180,15 @@ def decode_sqz(data: bytes) -> tuple[dict, list[SparseLayer], dict]:
 def read_sqz_model(path: str | os.PathLike) -> nn.Module:
     """The runnable model (eval mode) stored in a .sqz file."""
     spec, layers, _ = read_sqz(path)
-    with torch.device("meta"):
-        model = model_from_spec(spec)
-    # Skip random initialisation: every parameter is overwritten below.
-    model = model.to_empty(device="cpu")
-    targets = weight_layers(model)
-    covered = 0
-    with torch.no_grad():
-        for (_, module), layer in zip(targets, layers):
-            module.weight.copy_(torch.from_numpy(layer.dense_weight()))
-            covered += 1
-            if module.bias is not None:
-                module.bias.copy_(torch.from_numpy(layer.bias))
-                covered += 1
-    assert covered == len(list(model.parameters())), "a parameter outside the weight layers"
+    # Built on the meta device, then every parameter is replaced by its decoded tensor: no
+    # initialisation, no second copy of the weights.
+    model = _meta_model(spec)
+    for (_, module), layer in zip(weight_layers(model), layers):
+        module.weight = nn.Parameter(torch.from_numpy(layer.dense_weight()))
+        if module.bias is not None:
+            module.bias = nn.Parameter(torch.from_numpy(layer.bias))
+    left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
+    assert not left, f"parameters outside the weight layers: {left}"
     return model.eval()
 
 
@@ -204,8 +200,7 @@ def sqz_breakdown(path: str | os.PathLike) -> dict:
 def _layer_shapes(spec: dict) -> list[tuple[tuple[int, ...], bool]]:
     """(weight shape, has bias) per weight layer, from a model built on the meta device (no memory)."""
     try:
-        with torch.device("meta"):
-            model = model_from_spec(spec)
+        model = _meta_model(spec)
     except ValueError as error:
         raise ValueError(f"architecture spec does not describe a model: {error}") from None
     except (TypeError, KeyError, RuntimeError, OverflowError, AttributeError) as error:
@@ -215,6 +210,25 @@ def _layer_shapes(spec: dict) -> list[tuple[tuple[int, ...], bool]]:
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"architecture has {parameters} weights, more than the {MAX_PARAMETERS} this reader accepts")
     return [(tuple(module.weight.shape), module.bias is not None) for _, module in layers]
+
+
+class _SkipInitialisation(TorchFunctionMode):
+    """Skip torch.nn.init and in-place random fills: a meta-device ``normal_`` alone would import
+    torch's Python decompositions (about 3 s on first use), and the values are never used."""
+
+    _RANDOM_FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.fill_, torch.Tensor.zero_}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self._RANDOM_FILLS or getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else kwargs.get("tensor")
+        return func(*args, **kwargs)
+
+
+def _meta_model(spec: dict) -> nn.Module:
+    """The model of ``spec`` on the meta device: shapes only, no memory."""
+    with torch.device("meta"), _SkipInitialisation():
+        return model_from_spec(spec)
 
 
 def _parse_spec(raw: memoryview) -> dict:
