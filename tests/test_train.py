@@ -1,0 +1,175 @@
+"""The trainer on a small slice of CIFAR-10: steps, metrics log, final checkpoint, bad input."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from squeezenet.cli import main
+from squeezenet.data import LabelledImages
+from squeezenet.evaluate import evaluate
+from squeezenet.train import TrainConfig, config_for_preset, evaluate_accuracy, learning_rate, train
+from squeezenet.training_data import load_image_folder, to_model_input
+from squeezenet.weights import load_model
+
+CIFAR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10" / "train"
+
+
+def _slice(folder: Path, classes=("airplane", "frog", "truck"), per_class=24) -> Path:
+    """An ImageFolder of symlinks to the first ``per_class`` images of some CIFAR-10 classes."""
+    for name in classes:
+        (folder / name).mkdir(parents=True)
+        for source in sorted((CIFAR / name).iterdir())[:per_class]:
+            (folder / name / source.name).symlink_to(source)
+    return folder
+
+
+@pytest.fixture
+def cifar_slice(tmp_path):
+    return _slice(tmp_path / "data")
+
+
+def _config(tmp_path, data, **overrides) -> TrainConfig:
+    settings = dict(arch="squeezenet_cifar_bn", data=str(data), val_split=4, epochs=2, batch_size=12, lr=0.05,
+                    cache_dir=str(tmp_path / "cache"), threads=1, show_progress=False)
+    return config_for_preset("fast", **{**settings, **overrides})
+
+
+def test_learning_rate_schedules():
+    poly = config_for_preset("paper", data="x")
+    assert (poly.lr, poly.momentum, poly.weight_decay, poly.batch_size) == (0.04, 0.9, 2e-4, 512)
+    assert learning_rate(0, 100, poly) == pytest.approx(0.04)
+    assert learning_rate(50, 100, poly) == pytest.approx(0.02)
+    assert learning_rate(99, 100, poly) == pytest.approx(0.0004)
+    cycle = config_for_preset("fast", data="x", lr=1.0, warmup_fraction=0.25)
+    assert learning_rate(0, 100, cycle) == pytest.approx(0.1)
+    assert learning_rate(25, 100, cycle) == pytest.approx(1.0)
+    assert learning_rate(100, 100, cycle) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        config_for_preset("slow")
+
+
+def test_val_split_holds_out_last_images_of_each_class(cifar_slice, tmp_path):
+    train_set, val_set = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=5,
+                                           cache_dir=tmp_path / "cache", show_progress=False)
+    assert len(train_set) == 3 * 19 and len(val_set) == 3 * 5
+    held_out = {(p.parent.name, p.name) for p in val_set.paths}
+    expected = {(c, f"{n:04d}.jpg") for c in ("airplane", "frog", "truck") for n in range(19, 24)}
+    assert held_out == expected
+    # The cache holds exactly the decoded JPEG pixels.
+    first = val_set.pixels[val_set.pixel_rows[0]]
+    from PIL import Image
+    import numpy as np
+
+    assert np.array_equal(first, np.asarray(Image.open(val_set.paths[0]).convert("RGB")))
+
+
+def test_augmentation_shares_add_up_to_the_global_batch(cifar_slice, tmp_path):
+    """A DDP process augments its rows exactly as a single process augments the same rows."""
+    train_set, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, cache_dir=tmp_path / "cache",
+                                     show_progress=False)
+    pixels = torch.from_numpy(train_set.pixels[:8])
+    whole = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32,
+                           generator=torch.Generator().manual_seed(7))
+    halves = [to_model_input(pixels[rows], "cifar", torch.device("cpu"), image_size=32,
+                             generator=torch.Generator().manual_seed(7), share=rows, global_size=8)
+              for rows in (slice(0, 4), slice(4, 8))]
+    assert torch.equal(torch.cat(halves), whole)
+    assert whole.is_contiguous(memory_format=torch.channels_last)
+    # Not the identity: pad-4 random crops and flips moved pixels.
+    plain = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32)
+    assert not torch.equal(plain, whole)
+
+
+def test_train_writes_log_and_a_checkpoint_that_evaluate_reads(cifar_slice, tmp_path):
+    run = tmp_path / "run"
+    result = train(_config(tmp_path, cifar_slice, out=str(run), precision="fp32", epochs=3))
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3]
+    for line in lines:
+        assert set(line) >= {"epoch", "loss", "top1", "top5", "images_per_second", "lr", "seconds"}
+    assert lines[-1]["loss"] < lines[0]["loss"]  # it learns something
+    model = load_model(run / "final.pth")
+    assert model.spec.num_classes == 3 and model.spec.batch_norm
+    # The evaluate command's own pipeline (cifar preset) scores the held-out images identically.
+    _, val_set = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=4,
+                                   cache_dir=tmp_path / "cache", show_progress=False)
+    ours = evaluate_accuracy(model, val_set)
+    theirs = evaluate(model, LabelledImages(tuple(val_set.paths), tuple(val_set.labels.tolist()),
+                                            val_set.class_names), "cifar", show_progress=False)
+    assert ours["images"] == theirs["images"] == 12
+    assert ours["top1"] == pytest.approx(theirs["top1"]) == pytest.approx(result["top1"])
+
+
+def test_train_keeps_parametrized_masks(cifar_slice, tmp_path):
+    """Retraining a pruned model: a mask held by a parametrization stays in force."""
+    from torch.nn.utils import parametrize
+
+    from squeezenet.models import build_model
+    from squeezenet.train import train_model
+
+    class Mask(torch.nn.Module):
+        def __init__(self, mask):
+            super().__init__()
+            self.register_buffer("mask", mask)
+
+        def forward(self, weight):
+            return weight * self.mask
+
+    torch.manual_seed(0)
+    model = build_model("squeezenet_cifar_bn", num_classes=3)
+    layer = model.features[0]
+    mask = (torch.rand_like(layer.weight) > 0.5).float()
+    parametrize.register_parametrization(layer, "weight", Mask(mask))
+    train_set, val_set = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=4,
+                                           cache_dir=tmp_path / "cache", show_progress=False)
+    before = layer.parametrizations.weight.original.detach().clone()
+    train_model(model, train_set, val_set, _config(tmp_path, cifar_slice, epochs=1))
+    assert not torch.equal(layer.parametrizations.weight.original, before)
+    assert torch.all(layer.weight[mask == 0] == 0)
+
+
+def _cli(args, capsys):
+    code = main(["train", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_empty_folder_and_one_class_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = _cli(["--arch", "squeezenet_cifar", "--data", str(tmp_path / "empty"), "--out",
+                         str(tmp_path / "run")], capsys)
+    assert code == 2 and "no images in" in err and len(err.strip().splitlines()) == 1
+    one = _slice(tmp_path / "one", classes=("cat",), per_class=5)
+    code, _, err = _cli(["--arch", "squeezenet_cifar", "--data", str(one), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "only one class (cat)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_corrupt_jpeg_is_skipped_counted_and_reported(cifar_slice, tmp_path, capsys):
+    (cifar_slice / "frog" / "0005x.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    code, out, _ = _cli(["--arch", "squeezenet_cifar_bn", "--data", str(cifar_slice), "--val-split", "4",
+                         "--epochs", "1", "--batch-size", "12", "--cache-dir", str(tmp_path / "cache"),
+                         "--out", str(tmp_path / "run"), "--json"], capsys)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0
+    assert result["skipped_images"] == 1 and result["skipped"][0].endswith("frog/0005x.jpg")
+
+
+def test_resume_from_another_arch_and_a_busy_folder_exit_2(cifar_slice, tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["--data", str(cifar_slice), "--val-split", "4", "--epochs", "1", "--batch-size", "12",
+              "--cache-dir", str(tmp_path / "cache"), "--out", str(run), "--json"]
+    assert _cli(["--arch", "squeezenet_cifar_bn", *common], capsys)[0] == 0
+    code, _, err = _cli(["--arch", "alexnet_cifar", *common, "--resume"], capsys)
+    assert code == 2 and "is a run of squeezenet_cifar_bn, not of alexnet_cifar" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = _cli(["--arch", "squeezenet_cifar_bn", *common], capsys)
+    assert code == 2 and "already holds a run" in err
+    with open(run / "train.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code, _, err = _cli(["--arch", "squeezenet_cifar_bn", *common, "--resume", "--epochs", "2"], capsys)
+    assert code == 2 and "another training run is using" in err
