@@ -1,8 +1,9 @@
 """Deep Compression of a trained model in one call: prune -> quantize -> entropy-code -> .sqz.
 
 Han et al. 2016's three stages, each in its own module (``prune``, ``quantize``, ``entropy``),
-chained here with no retraining; retraining between the stages needs data and lives with the
-``squeezenet compress --finetune-data`` command. Layers are named either by module name
+chained here. Retraining between the stages is the caller's ``retrain(model)`` (the trainer lives
+in ``squeezenet.train``): after pruning, with the masks held, and after quantization, with the
+weights tied to their codebooks so that only the centroids (and biases) learn. Layers are named either by module name
 (``features.0``) or by the paper's names (``conv1``, ``fire2/squeeze1x1``, ``fire2/expand3x3``,
 ``conv10``; AlexNet ``conv1``-``conv5``, ``fc6``-``fc8``); a prefix such as ``fire2`` names all of
 a Fire module's layers.
@@ -10,15 +11,24 @@ a Fire module's layers.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from torch import nn
 
 from squeezenet.compress.entropy import CODERS, encode_symbols
-from squeezenet.compress.prune import apply_masks, magnitude_masks, remove_masks, sensitivity_masks
-from squeezenet.compress.quantize import LayerQuantization, quantize_model, to_sparse_layer
+from squeezenet.compress.prune import (
+    apply_masks,
+    iterative_pruning,
+    magnitude_masks,
+    mask_sparsities,
+    remove_masks,
+    sensitivity_masks,
+)
+from squeezenet.compress.quantize import LayerQuantization, quantize_model, tie_weights, to_sparse_layer, untie_weights
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.compress.sqz import encode_sqz
 from squeezenet.models import Fire, count_parameters, fold_batch_norm, weight_layers
@@ -52,6 +62,7 @@ class CompressionSettings:
     quality: float | dict[str, float] | None = None  # or Han et al.'s threshold = quality * std(w)
     init: str = "linear"  # k-means initialisation
     max_gaps: tuple[int, ...] = MAX_GAP_CANDIDATES
+    prune_rounds: int = 1  # with retraining: prune-retrain rounds on the way to the final sparsity
 
 
 @dataclass
@@ -72,20 +83,44 @@ class CompressionResult:
         return 4 * self.parameters / len(self.data)
 
 
-def compress_model(model: nn.Module, settings: CompressionSettings, out: str | os.PathLike | None = None) -> CompressionResult:
+def compress_model(
+    model: nn.Module,
+    settings: CompressionSettings,
+    out: str | os.PathLike | None = None,
+    *,
+    retrain: Callable[[nn.Module], object] | None = None,
+) -> CompressionResult:
     """Fold BatchNorm, prune (if asked), quantize, entropy-code; write the .sqz to ``out`` if given.
 
-    ``model`` is not changed.
+    With ``retrain``, it is called after each pruning round (masks held) and once after
+    quantization (weights tied to trainable centroids). ``model`` itself is not changed.
     """
     if settings.coder not in CODERS:
         raise ValueError(f"unknown coder {settings.coder!r}; choose from {', '.join(CODERS)}")
     if settings.sparsity is not None and settings.quality is not None:
         raise ValueError("give a target sparsity or a sensitivity quality, not both")
-    folded = fold_batch_norm(model)
-    if settings.sparsity is not None or settings.quality is not None:
+    if settings.prune_rounds < 1:
+        raise ValueError(f"prune_rounds must be at least 1, got {settings.prune_rounds}")
+    folded = fold_batch_norm(copy.deepcopy(model))
+    pruning = settings.sparsity is not None or settings.quality is not None
+    if pruning and retrain is None:
         folded = prune_model(folded, sparsity=settings.sparsity, quality=settings.quality)
+    elif pruning:
+        if settings.sparsity is not None:
+            targets = resolve_layer_values(folded, settings.sparsity, float, "sparsity")
+        else:
+            # The sensitivity rule fixes each layer's sparsity; the rounds then ramp up to it.
+            targets = mask_sparsities(sensitivity_masks(folded, resolve_layer_values(folded, settings.quality, float, "quality")))
+        iterative_pruning(folded, targets, retrain, settings.prune_rounds)
     bits = resolve_layer_values(folded, settings.bits, int, "bits")
     quantizations = quantize_model(folded, bits, init=settings.init)
+    if retrain is not None:
+        tie_weights(folded, quantizations)
+        try:
+            retrain(folded)
+        finally:
+            quantizations = untie_weights(folded)
+        folded.eval()
     layers = encode_layers(folded, quantizations, settings.coder, settings.max_gaps)
     widths = [quantizations[name].bits for name, _ in weight_layers(folded)]
     data, breakdown = encode_sqz(folded.spec.to_dict(), layers, widths, settings.coder)
@@ -110,8 +145,6 @@ def prune_model(
     model: nn.Module, *, sparsity: float | dict[str, float] | None = None, quality: float | dict[str, float] | None = None
 ) -> nn.Module:
     """A pruned copy of a BN-free ``model`` (one shot, no retraining); layer names as in this module."""
-    import copy
-
     pruned = copy.deepcopy(model)
     if sparsity is not None:
         masks = magnitude_masks(pruned, resolve_layer_values(pruned, sparsity, float, "sparsity"))

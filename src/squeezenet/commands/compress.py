@@ -1,0 +1,189 @@
+"""squeezenet compress: Deep Compression of a model into a .sqz file (prune, quantize, entropy-code).
+
+Examples:
+    squeezenet compress --weights compressed_SqueezeNet.net --out model.sqz --bits 8 --json
+    squeezenet compress --weights final.pth --out small.sqz --prune default=0.6,conv1=0.3 \\
+        --bits conv1=8,default=6 --coder huffman --finetune-data cifar10/train --val-split 500 --epochs 2
+    squeezenet compress --weights compressed_SqueezeNet.net --out small.sqz --preset imagenet-small \\
+        --calibration-data imagenet-samples
+
+Layer names are module names (``features.0``) or the paper's (``conv1``, ``fire2/expand3x3``,
+``fire9`` for a whole Fire module, ``conv10``; AlexNet ``conv1``-``conv5``, ``fc6``-``fc8``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from squeezenet.commands._common import add_model_arguments, load_model_from_args
+
+__all__ = ["add_parser", "run", "summarize"]
+
+_PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("compress", help="prune, quantize and entropy-code a model into a .sqz file",
+                                   description=__doc__.splitlines()[0], epilog=__doc__.split("\n", 2)[2],
+                                   formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_model_arguments(parser)
+    parser.add_argument("--out", required=True, help="the .sqz file to write")
+    parser.add_argument("--prune", help="target sparsity per layer: 0.6 or conv1=0.3,default=0.6 (default: no pruning)")
+    parser.add_argument("--prune-rule", choices=("sparsity", "sensitivity"), default="sparsity",
+                        help="sensitivity: --prune values are Han et al.'s quality, threshold = quality x std(weights)")
+    parser.add_argument("--prune-rounds", type=int, default=1,
+                        help="with --finetune-data: prune-retrain rounds on a cubic ramp to the final sparsity")
+    parser.add_argument("--bits", default=None, help="bits per layer: 8 or conv1=8,default=6 (default 8)")
+    parser.add_argument("--coder", choices=("ans", "huffman", "fixed"), default=None,
+                        help="entropy coder of codes and gaps (default ans)")
+    parser.add_argument("--finetune-data", help="ImageFolder to retrain on after pruning and after quantization")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of each retraining stage")
+    parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate of the retraining")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--val-split", type=int, default=0, help="hold out the last K images of every class")
+    parser.add_argument("--preset", help="a named recipe from squeezenet.compress.presets (e.g. imagenet-small)")
+    parser.add_argument("--calibration-data", help="with --preset: a folder of unlabelled photos")
+    return parser
+
+
+def run(args) -> dict:
+    from squeezenet.compress.pipeline import CompressionSettings, compress_model, parse_layer_values
+    from squeezenet.weights import resolve_weights
+
+    if args.epochs < 1 or args.batch_size < 1 or args.prune_rounds < 1:
+        raise ValueError("--epochs, --batch-size and --prune-rounds must be at least 1")
+    if Path(args.out).resolve() == resolve_weights(args.weights).resolve():
+        raise ValueError("--out must not overwrite the input --weights")
+    model = load_model_from_args(args)
+    if args.preset is not None:
+        return _run_preset(args, model)
+    if args.calibration_data is not None:
+        raise ValueError("--calibration-data is used only with --preset")
+    prune = parse_layer_values(args.prune, float) if args.prune else None
+    settings = CompressionSettings(
+        bits=parse_layer_values(args.bits or "8", int),
+        coder=args.coder or "ans",
+        sparsity=prune if args.prune_rule == "sparsity" else None,
+        quality=prune if args.prune_rule == "sensitivity" else None,
+        prune_rounds=args.prune_rounds,
+    )
+    retraining: list[dict] = []
+    retrain = _retrainer(args, model, retraining) if args.finetune_data else None
+    result = compress_model(model, settings, args.out, retrain=retrain)
+    summary = _summary(args, model, result.data, result.breakdown, result.bits, result.nonzero_weights, result.weights,
+                       result.parameters, settings.coder)
+    if retraining:
+        summary["retraining"] = retraining
+    return summary
+
+
+def summarize(result: dict) -> None:
+    print(f"wrote {result['out']}: {result['bytes']:,} bytes, {result['ratio_vs_fp32']:.1f}x smaller than fp32, "
+          f"{100 * result['nonzero_fraction']:.1f}% of weights non-zero, coder {result['coder']}")
+    for key, value in result["breakdown"].items():
+        print(f"  {key:10} {value:,}")
+
+
+def _summary(args, model, data: bytes, breakdown: dict, bits: list[int], nonzero: int, weights: int, parameters: int,
+             coder: str) -> dict:
+    from squeezenet.compress.pipeline import layer_aliases
+
+    names = list(layer_aliases(model).values())
+    return {
+        "out": str(args.out),
+        "bytes": len(data),
+        "fp32_bytes": 4 * parameters,
+        "ratio_vs_fp32": round(4 * parameters / len(data), 3),
+        "nonzero_fraction": round(nonzero / weights, 6),
+        "bits": dict(zip(names, bits)),
+        "coder": coder,
+        "breakdown": breakdown,
+    }
+
+
+def _retrainer(args, model, log: list[dict]):
+    """``retrain(model)``: ``--epochs`` epochs of squeezenet.train on ``--finetune-data``."""
+    from squeezenet.train import config_for_preset, load_datasets, train_model
+
+    config = config_for_preset("fast", data=args.finetune_data, val_split=args.val_split, epochs=args.epochs,
+                               lr=args.lr, batch_size=args.batch_size, out=None, show_progress=not args.json)
+    train_set, val_set = load_datasets(config, model.spec.input_size)
+    if len(train_set.class_names) != model.spec.num_classes:
+        raise ValueError(f"{args.finetune_data} has {len(train_set.class_names)} classes but the model "
+                         f"{model.spec.num_classes}")
+
+    def retrain(student) -> None:
+        metrics = train_model(student, train_set, val_set, config)
+        student.to("cpu", memory_format=__import__("torch").contiguous_format)
+        log.append({key: metrics[key] for key in ("loss", "top1", "top5") if key in metrics})
+
+    return retrain
+
+
+def _run_preset(args, model) -> dict:
+    import torch
+
+    from squeezenet.compress import presets
+    from squeezenet.compress.pipeline import encode_layers
+    from squeezenet.compress.sqz import encode_sqz
+    from squeezenet.models import count_parameters, fold_batch_norm, weight_layers
+    from squeezenet.safe_io import atomic_write_bytes
+
+    if args.preset not in presets.PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose from {', '.join(presets.PRESETS)}")
+    if any(value is not None for value in (args.prune, args.bits, args.coder, args.finetune_data)):
+        raise ValueError("--preset sets the bits, pruning, coder and fine-tuning itself; drop those options")
+    if args.calibration_data is None:
+        raise ValueError(f"preset {args.preset} needs --calibration-data (a folder of unlabelled photos)")
+    preset = presets.PRESETS[args.preset]
+    teacher = fold_batch_norm(model)
+    crop = teacher.spec.input_size
+    paths = _photos(Path(args.calibration_data))
+    calibration, _ = presets.calibration_split(paths)
+    images = _warped([paths[index] for index in calibration], crop * 256 // 224)
+    result = presets.compress_with_preset(teacher, preset, images, _input_transform(preset.preprocess),
+                                          crop_size=crop, show_progress=not args.json)
+    layers = encode_layers(result.student, result.quantizations, preset.coder)
+    bits = [result.quantizations[name].bits for name, _ in weight_layers(result.student)]
+    data, breakdown = encode_sqz(result.student.spec.to_dict(), layers, bits, preset.coder)
+    atomic_write_bytes(args.out, data)
+    nonzero = sum(int(torch.count_nonzero(module.weight)) for _, module in weight_layers(result.student))
+    weights = sum(module.weight.numel() for _, module in weight_layers(result.student))
+    summary = _summary(args, teacher, data, breakdown, bits, nonzero, weights, count_parameters(teacher), preset.coder)
+    summary.update(preset=args.preset, calibration_images=len(calibration))
+    return summary
+
+
+def _photos(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"calibration folder not found: {folder}")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _PHOTO_SUFFIXES)
+    if len(paths) < 2:
+        raise ValueError(f"{folder} holds {len(paths)} photos; calibration needs at least 2")
+    return paths
+
+
+def _warped(paths: list[Path], size: int):
+    import torch
+    from torchvision.transforms import v2
+
+    from squeezenet.data import load_rgb
+
+    transform = v2.Compose([v2.Resize((size, size)), v2.ToImage()])
+    return torch.stack([transform(load_rgb(path)) for path in paths])
+
+
+def _input_transform(preprocess: str):
+    """uint8 RGB crops -> model input, for the preset's preprocessing."""
+    import torch
+
+    from squeezenet.data import CAFFE_MEAN_BGR
+
+    if preprocess == "caffe":
+        mean = torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float32).reshape(1, 3, 1, 1)
+        return lambda crops: crops.flip(-3).to(torch.float32) - mean
+    if preprocess == "torchvision":
+        mean = torch.tensor((0.485, 0.456, 0.406)).reshape(1, 3, 1, 1)
+        std = torch.tensor((0.229, 0.224, 0.225)).reshape(1, 3, 1, 1)
+        return lambda crops: (crops.to(torch.float32) / 255 - mean) / std
+    raise ValueError(f"preset preprocessing {preprocess!r} is not supported here")
