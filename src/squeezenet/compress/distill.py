@@ -1,0 +1,291 @@
+"""Calibration without labels: per-layer bit allocation by sensitivity, and centroid distillation.
+
+There is no labelled training set for the published ImageNet model, so both steps use only the
+uncompressed model (the teacher) and a few hundred unlabelled calibration images, as calibration
+methods such as AdaRound (Nagel et al. 2020) do:
+
+1. Sensitivity (in the spirit of Han et al. 2015b's per-layer sensitivity analysis, measured on the
+   output instead of on labels): quantize ONE layer at a time at each candidate width and record
+   the KL divergence of the network's softmax from the teacher's on the calibration images.
+2. Allocation (a rule, not a search): start with every layer at its widest width and repeatedly
+   narrow, by one bit, the layer that saves the most bytes per unit of added distortion, while the
+   summed distortion stays within a budget. Summing per-layer distortions assumes they add up, the
+   usual first-order approximation (as in HAWQ, Dong et al. 2019).
+3. Distillation: the weights are tied to their codebooks (``quantize.tie_weights``) and only the
+   shared centroids (optionally the biases) are trained to minimise KL(teacher || student) on
+   softened outputs, on random 227-pixel crops and mirrors of the calibration images (the
+   augmentation the published model was trained with). Han et al. 2016 fine-tune centroids on the
+   labelled training set with the task loss; the teacher's outputs replace the labels here.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from squeezenet.compress.quantize import LayerQuantization, quantize_layer, tie_weights, to_sparse_layer, untie_weights
+from squeezenet.compress.sparse import SparseLayer
+from squeezenet.models import weight_layers
+from squeezenet.progress import progress
+
+__all__ = [
+    "DistillConfig",
+    "allocate_bits",
+    "distill",
+    "entropy_bytes",
+    "kl_divergence",
+    "measure_sensitivity",
+    "random_crops",
+    "sparse_layers",
+    "teacher_logits",
+]
+
+
+def kl_divergence(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Mean over images of KL(softmax(teacher / T) || softmax(student / T)), times T**2 (Hinton et al. 2015)."""
+    log_student = torch.log_softmax(student / temperature, dim=1)
+    log_teacher = torch.log_softmax(teacher / temperature, dim=1)
+    per_image = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1)
+    return per_image.mean() * temperature**2
+
+
+@torch.no_grad()
+def teacher_logits(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 50) -> torch.Tensor:
+    """The model's outputs on preprocessed inputs, batch by batch (cache them: they do not change)."""
+    model.eval()
+    return torch.cat([model(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)])
+
+
+def entropy_bytes(layer: SparseLayer, *, codebook_bytes: int = 4, bias_bytes: int = 4) -> int:
+    """Bytes of a layer if its codes and gaps were entropy coded at their empirical entropy.
+
+    An estimate for comparing allocations (an ideal static coder reaches it up to its table); the
+    real size comes from the file writer.
+    """
+    total_bits = 0.0
+    for symbols in (layer.codes, layer.gaps):
+        if len(symbols):
+            counts = np.bincount(np.asarray(symbols, dtype=np.int64))
+            counts = counts[counts > 0]
+            probabilities = counts / counts.sum()
+            total_bits += float(-(counts * np.log2(probabilities)).sum())
+    return math.ceil(total_bits / 8) + codebook_bytes * len(layer.codebook) + bias_bytes * len(layer.bias)
+
+
+def _suffix_forward(model: nn.Module, name: str) -> tuple[int, Callable[[torch.Tensor], torch.Tensor]] | None:
+    """For a ``features``/``classifier`` network (SqueezeNet, AlexNet), the index of the features stage
+    that holds ``name`` and a function running the network from that stage's input; else None."""
+    features = getattr(model, "features", None)
+    classifier = getattr(model, "classifier", None)
+    if not isinstance(features, nn.Sequential) or classifier is None or not name.startswith("features."):
+        return None
+    stage = int(name.split(".")[1])
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(classifier(features[stage:](x)), 1)
+
+    return stage, run
+
+
+@torch.no_grad()
+def measure_sensitivity(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    teacher: torch.Tensor,
+    bit_widths: list[int],
+    *,
+    quantizer: Callable[[torch.Tensor, int], LayerQuantization] = quantize_layer,
+    batch_size: int = 50,
+    show_progress: bool = False,
+) -> dict[str, dict[int, float]]:
+    """``{layer: {bits: KL}}``: the output divergence from ``teacher`` when only that layer is quantized.
+
+    ``teacher`` holds the model's own outputs on ``inputs``. For SqueezeNet-like models the input of
+    each features stage is computed once, so each measurement runs only the network's suffix.
+    """
+    if not bit_widths:
+        raise ValueError("no bit widths to measure")
+    model.eval()
+    layers = weight_layers(model)
+    stage_inputs: dict[int, torch.Tensor] = {}
+    features = getattr(model, "features", None)
+    if isinstance(features, nn.Sequential):
+        activation = inputs
+        for index, stage in enumerate(features):
+            stage_inputs[index] = activation
+            activation = torch.cat([stage(activation[s : s + batch_size]) for s in range(0, len(activation), batch_size)])
+    result: dict[str, dict[int, float]] = {}
+    work = [(name, module, bits) for name, module in layers for bits in bit_widths]
+    for name, module, bits in progress(work, total=len(work), desc="sensitivity", enabled=show_progress):
+        original = module.weight.detach().clone()
+        module.weight.copy_(quantizer(original, bits).weight().to(original.dtype))
+        suffix = _suffix_forward(model, name)
+        if suffix is not None and suffix[0] in stage_inputs:
+            start, run = suffix
+            source = stage_inputs[start]
+        else:
+            run, source = model, inputs
+        outputs = torch.cat([run(source[s : s + batch_size]) for s in range(0, len(source), batch_size)])
+        module.weight.copy_(original)
+        result.setdefault(name, {})[bits] = float(kl_divergence(outputs, teacher))
+    return result
+
+
+def allocate_bits(
+    sizes: dict[str, dict[int, float]], distortions: dict[str, dict[int, float]], budget: float
+) -> dict[str, int]:
+    """Greedy rate-distortion allocation: fewest bytes with summed distortion within ``budget``.
+
+    Every layer starts at its widest candidate width, whose distortion counts as zero. Each step
+    narrows by one candidate width the layer with the most bytes saved per unit of distortion added
+    (a narrowing that adds none goes first), skipping any step that would exceed the budget, until
+    no layer can be narrowed. A layer's distortion is made non-decreasing as it narrows (running
+    maximum), so measurement noise never makes a narrower width look better than a wider one.
+    """
+    if budget < 0:
+        raise ValueError(f"distortion budget must be non-negative, got {budget}")
+    if set(sizes) != set(distortions):
+        raise ValueError("sizes and distortions must name the same layers")
+    widths, added_cost = {}, {}
+    for name in sizes:
+        widths[name] = sorted(sizes[name], reverse=True)
+        if not widths[name] or set(widths[name]) != set(distortions[name]):
+            raise ValueError(f"{name}: sizes and distortions must cover the same bit widths")
+        measured = [distortions[name][bits] for bits in widths[name]]
+        running = np.maximum.accumulate(np.asarray(measured, dtype=np.float64))
+        added_cost[name] = running - running[0]
+    position = {name: 0 for name in sizes}
+    spent = 0.0
+    while True:
+        best, best_score = None, -math.inf
+        for name in sizes:
+            step = position[name]
+            if step + 1 >= len(widths[name]):
+                continue
+            saved = sizes[name][widths[name][step]] - sizes[name][widths[name][step + 1]]
+            added = float(added_cost[name][step + 1] - added_cost[name][step])
+            if saved <= 0 or spent + added > budget:
+                continue
+            score = math.inf if added == 0 else saved / added
+            if score > best_score:
+                best, best_score = name, score
+        if best is None:
+            return {name: widths[name][position[name]] for name in sizes}
+        spent += float(added_cost[best][position[best] + 1] - added_cost[best][position[best]])
+        position[best] += 1
+
+
+def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random ``size`` crop of each uint8 image [N, C, H, W], mirrored with probability 1/2."""
+    count, _, height, width = images.shape
+    if height < size or width < size:
+        raise ValueError(f"images of {height}x{width} are smaller than the {size} crop")
+    tops = torch.randint(0, height - size + 1, (count,), generator=generator)
+    lefts = torch.randint(0, width - size + 1, (count,), generator=generator)
+    mirror = torch.rand(count, generator=generator) < 0.5
+    crops = []
+    for image, top, left, flip in zip(images, tops.tolist(), lefts.tolist(), mirror.tolist()):
+        crop = image[:, top : top + size, left : left + size]
+        crops.append(crop.flip(-1) if flip else crop)
+    return torch.stack(crops)
+
+
+@dataclass
+class DistillConfig:
+    """Centroid fine-tuning against the teacher (defaults: the ``imagenet-small`` preset's)."""
+
+    epochs: int = 3
+    batch_size: int = 25
+    # Adam, per layer relative to the RMS of its non-zero weights: Adam moves every parameter by about
+    # its learning rate per step, and layers' weight scales differ by more than 10x.
+    learning_rate: float = 0.002
+    temperature: float = 1.0
+    train_bias: bool = False  # biases of 1000 classes would fit the few calibration images
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1 or self.learning_rate <= 0 or self.temperature <= 0:
+            raise ValueError(f"invalid distillation settings: {self}")
+
+
+def distill(
+    teacher: nn.Module,
+    quantizations: dict[str, LayerQuantization],
+    images: torch.Tensor,
+    to_input: Callable[[torch.Tensor], torch.Tensor],
+    config: DistillConfig,
+    *,
+    crop_size: int,
+    show_progress: bool = False,
+) -> tuple[nn.Module, dict[str, LayerQuantization], list[float]]:
+    """Fine-tune the shared centroids so the quantized model's outputs match the teacher's.
+
+    ``images`` are uint8 calibration images [N, 3, H, W] at least ``crop_size`` on a side (for the
+    published model: warped to 256x256); ``to_input`` turns a uint8 crop batch into the model's input
+    (e.g. BGR minus the mean). Returns the student (plain weights), its trained quantizations and the
+    mean loss of each epoch. The teacher is not changed.
+    """
+    if len(images) == 0:
+        raise ValueError("no calibration images to distill on")
+    teacher.eval()
+    student = copy.deepcopy(teacher)
+    tie_weights(student, quantizations)
+    groups = []
+    for _, module in weight_layers(student):
+        if not hasattr(module, "parametrizations"):
+            continue
+        shared = module.parametrizations.weight[0]
+        groups.append({"params": [shared.codebook], "lr": config.learning_rate * _rms(shared.codebook[shared.codes])})
+        if config.train_bias and module.bias is not None:
+            groups.append({"params": [module.bias], "lr": config.learning_rate * _rms(module.bias)})
+    trainable = {id(p) for group in groups for p in group["params"]}
+    for parameter in student.parameters():
+        parameter.requires_grad_(id(parameter) in trainable)
+    optimizer = torch.optim.Adam(groups)
+    steps_per_epoch = math.ceil(len(images) / config.batch_size)
+    total_steps = max(config.epochs * steps_per_epoch, 1)
+    # Cosine decay: large early moves to undo the k-means bias, small late ones to settle.
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps)))
+    generator = torch.Generator().manual_seed(config.seed)
+    student.eval()  # no dropout: the student must match the teacher's deterministic outputs
+    history = []
+    for _ in progress(range(config.epochs), total=config.epochs, desc="distill", enabled=show_progress):
+        order = torch.randperm(len(images), generator=generator)
+        losses = []
+        for start in range(0, len(images), config.batch_size):
+            batch = to_input(random_crops(images[order[start : start + config.batch_size]], crop_size, generator))
+            with torch.no_grad():
+                target = teacher(batch)
+            loss = kl_divergence(student(batch), target, config.temperature)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+        history.append(sum(losses) / len(losses))
+    trained = untie_weights(student)
+    for parameter in student.parameters():
+        parameter.requires_grad_(True)
+    return student.eval(), trained, history
+
+
+def _rms(values: torch.Tensor) -> float:
+    """Root mean square of the non-zero values (1.0 when there are none)."""
+    nonzero = values.detach()[values.detach() != 0]
+    return float(nonzero.pow(2).mean().sqrt()) if nonzero.numel() else 1.0
+
+
+def sparse_layers(model: nn.Module, quantizations: dict[str, LayerQuantization], max_gap: int) -> list[SparseLayer]:
+    """Every weight layer in network order as a SparseLayer (for the file writers)."""
+    layers = []
+    for name, module in weight_layers(model):
+        if name not in quantizations:
+            raise ValueError(f"layer {name} has no quantization")
+        layers.append(to_sparse_layer(quantizations[name], module.bias, max_gap))
+    return layers
