@@ -1,0 +1,87 @@
+"""Any model file as Deep Compression layers (codebook, codes, relative indices), ready for the C emitter.
+
+- ``.net`` (the published release) and ``.sqz`` (ours) are already in that form and are used as is.
+- A dense model (``.pth``, ``.safetensors``): BatchNorm is folded, then each layer gets an 8-bit
+  codebook (entry 0 = 0.0, 255 k-means centroids with the paper's linear initialisation, Han et al.
+  2016 Sec. 3.2) and the sparse form with 4-bit relative indices. This is weight sharing *without*
+  retraining, so the exported model differs slightly from the dense one; ``reference_model``
+  gives the PyTorch model with exactly the exported weights, and `docs/DEPLOY.md` reports the drift.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from squeezenet.compress.kmeans import kmeans_1d
+from squeezenet.compress.sparse import SparseLayer
+from squeezenet.data import default_preprocess
+from squeezenet.export.graph import CAFFE_SQUEEZENET_V1_0, build_network
+from squeezenet.models import model_from_spec, weight_layers
+from squeezenet.weights import load_model, resolve_weights
+
+__all__ = ["CompressedModel", "compressed_model", "reference_model", "DENSE_CODEBOOK_SIZE"]
+
+DENSE_CODEBOOK_SIZE = 256
+_MAX_GAP = 15
+
+
+@dataclass
+class CompressedModel:
+    spec: dict  # architecture spec (BatchNorm folded)
+    layers: list[SparseLayer]  # one per weight layer, network order
+    preprocess: str  # the preset its input needs: "caffe", "torchvision" or "cifar"
+    quantized_here: bool  # True when a dense model was given an 8-bit codebook by this module
+
+
+def _codebook_layer(module: nn.Module) -> SparseLayer:
+    weight = module.weight.detach().cpu().numpy().astype(np.float32)
+    bias = module.bias.detach().cpu().numpy().astype(np.float32)
+    nonzero = weight[weight != 0]
+    codebook = np.zeros(DENSE_CODEBOOK_SIZE, dtype=np.float32)
+    if nonzero.size:
+        centroids = kmeans_1d(nonzero, DENSE_CODEBOOK_SIZE - 1)
+        codebook[1 : 1 + len(centroids)] = centroids
+        # Unused entries repeat the last centroid so that no weight maps to them by accident.
+        codebook[1 + len(centroids) :] = centroids[-1]
+    return SparseLayer.from_dense(weight, bias, codebook, max_gap=_MAX_GAP)
+
+
+def compressed_model(path: str | os.PathLike) -> CompressedModel:
+    """Read ``path`` (.net, .sqz, .pth, .pt or .safetensors) into the compressed-layer form.
+
+    Raises ValueError "unsupported layer ..." for architectures the exporters do not run (AlexNet's
+    fully connected layers) and for a file that is not a model.
+    """
+    source = resolve_weights(str(path))
+    with open(source, "rb") as handle:
+        head = handle.read(4)
+    model = load_model(source, fold_bn=True)
+    preset = default_preprocess(model)
+    spec = model.spec.to_dict()
+    build_network(spec)  # unsupported layers fail here, before any work
+    if source.suffix == ".net":
+        from squeezenet.compress.caffe_net import read_net
+
+        return CompressedModel(dict(CAFFE_SQUEEZENET_V1_0), read_net(source), preset, False)
+    if source.suffix == ".sqz" or head.startswith(b"SQZ"):
+        from squeezenet.compress.sqz import read_sqz
+
+        stored_spec, layers, _ = read_sqz(source)
+        return CompressedModel(stored_spec, layers, preset, False)
+    layers = [_codebook_layer(module) for _, module in weight_layers(model)]
+    return CompressedModel(spec, layers, preset, True)
+
+
+@torch.no_grad()
+def reference_model(compressed: CompressedModel) -> nn.Module:
+    """The PyTorch model (eval mode) holding exactly the weights of ``compressed``."""
+    model = model_from_spec(compressed.spec)
+    for (_, module), layer in zip(weight_layers(model), compressed.layers):
+        module.weight.copy_(torch.from_numpy(layer.dense_weight()))
+        module.bias.copy_(torch.from_numpy(np.asarray(layer.bias, dtype=np.float32)))
+    return model.eval()
