@@ -56,7 +56,8 @@ def encode_symbols(symbols: np.ndarray, coder: str) -> bytes:
         payload = _pack_bits(codes[symbols], lengths[symbols])
         return varint(alphabet) + _pack_nibbles(lengths) + varint(len(payload)) + payload
     levels = _ans_levels(counts)
-    words = _ans_encode(symbols, levels)
+    # A one-symbol alphabet needs no payload: the count says it all.
+    words = _ans_encode(symbols, levels) if alphabet > 1 else np.zeros(0, np.uint32)
     return varint(alphabet) + _pack_fixed(levels, 5) + varint(len(words)) + words.astype("<u4").tobytes()
 
 
@@ -81,9 +82,20 @@ def decode_symbols(reader: ByteReader, coder: str, count: int, max_alphabet: int
         size = reader.varint("Huffman payload size", reader.remaining)
         return _huffman_decode(reader.take(size, "Huffman payload"), lengths, count)
     levels = _unpack_fixed(reader.take((5 * alphabet + 7) // 8, "ANS probability table"), alphabet, 5)
+    if not levels.any():
+        raise ValueError("ANS probability table has no symbols (corrupt file)")
     # Each symbol costs at most 24 bits at constriction's precision: a longer payload is a lie.
     words = reader.varint("ANS payload size", count + 2)
     payload = np.frombuffer(reader.take(4 * words, "ANS payload"), dtype="<u4").astype(np.uint32)
+    if alphabet == 1:
+        if words:
+            raise ValueError("ANS payload for a one-symbol alphabet must be empty (corrupt file)")
+        return np.zeros(count, dtype=np.int64)
+    # Every symbol costs at least -log2(largest probability) bits, so the payload bounds the count.
+    weights = _ANS_WEIGHTS[levels]
+    cheapest_bits = -math.log2(float(weights.max() / weights.sum()))
+    if count * cheapest_bits > 32 * words + 64:
+        raise ValueError(f"ANS payload of {words} words cannot hold {count} symbols (corrupt file)")
     return _ans_decode(payload, levels, count)
 
 

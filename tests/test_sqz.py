@@ -1,0 +1,209 @@
+"""The .sqz file: bit-exact round trips, the published model re-encoded, hostile files rejected."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from squeezenet.compress.bytestream import varint
+from squeezenet.compress.caffe_net import read_net
+from squeezenet.compress.entropy import CODERS
+from squeezenet.compress.pipeline import CompressionSettings, compress_model
+from squeezenet.compress.quantize import quantize_model, to_sparse_layer
+from squeezenet.compress.sqz import decode_sqz, encode_sqz, read_sqz, read_sqz_model, sqz_breakdown, write_sqz
+from squeezenet.models import squeezenet_cifar, weight_layers
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, above all on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+PUBLISHED_BYTES = 675_763
+
+
+def tiny_model(base_e: int = 8, squeeze_ratio: float = 0.25, pct3x3: float = 0.5, num_classes: int = 10, seed: int = 0):
+    torch.manual_seed(seed)
+    return squeezenet_cifar(base_e=base_e, incr_e=base_e, squeeze_ratio=squeeze_ratio, pct3x3=pct3x3,
+                            num_classes=num_classes).eval()
+
+
+def sparse_form(model, bits, max_gap=63):
+    quantizations = quantize_model(model, bits)
+    layers = [to_sparse_layer(quantizations[name], module.bias, max_gap) for name, module in weight_layers(model)]
+    return quantizations, layers
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    base_e=st.integers(4, 24),
+    pct3x3=st.sampled_from([0.25, 0.5, 0.75]),
+    sparsity=st.floats(0.0, 0.97),
+    bits=st.lists(st.integers(1, 8), min_size=26, max_size=26),
+    coder=st.sampled_from(CODERS),
+    max_gap=st.sampled_from([1, 3, 15, 255, 4095]),
+    seed=st.integers(0, 1000),
+)
+def test_decode_reproduces_quantized_weights_bit_for_bit(base_e, pct3x3, sparsity, bits, coder, max_gap, seed):
+    model = tiny_model(base_e, pct3x3=pct3x3, seed=seed)
+    with torch.no_grad():
+        for _, module in weight_layers(model):
+            module.weight.mul_(torch.rand_like(module.weight) >= sparsity)
+    names = [name for name, _ in weight_layers(model)]
+    quantizations, layers = sparse_form(model, dict(zip(names, bits)), max_gap)
+    data, breakdown = encode_sqz(model.spec.to_dict(), layers, bits, coder)
+    assert breakdown["total"] == len(data) == sum(v for k, v in breakdown.items() if k != "total")
+    spec, decoded, metadata = decode_sqz(data)
+    assert spec == json.loads(json.dumps(model.spec.to_dict()))
+    assert metadata["bits"] == bits and metadata["coders"] == [coder] * len(bits)
+    assert metadata["breakdown"] == breakdown
+    for name, layer in zip(names, decoded):
+        expected = quantizations[name].weight().numpy()
+        assert layer.dense_weight().tobytes() == expected.tobytes()
+
+
+@pytest.fixture(scope="module")
+def published_layers(published_net):
+    return read_net(published_net)
+
+
+@pytest.mark.parametrize("coder", ["huffman", "ans"])
+def test_published_model_at_8_bits_decodes_exactly_and_is_smaller(tmp_path, published_model, published_layers, coder):
+    out = tmp_path / "published.sqz"
+    result = compress_model(published_model, CompressionSettings(bits=8, coder=coder), out)
+    size = out.stat().st_size
+    assert size == result.breakdown["total"] == sqz_breakdown(out)["total"]
+    assert size < PUBLISHED_BYTES
+    print(f"published model re-encoded at 8 bits with {coder}: {size} bytes")
+    _, layers, _ = read_sqz(out)
+    for ours, theirs in zip(layers, published_layers):
+        assert ours.dense_weight().tobytes() == theirs.dense_weight().tobytes()
+        assert ours.bias.tobytes() == theirs.bias.tobytes()
+    decoded = read_sqz_model(out)
+    assert not decoded.training
+    for key, value in published_model.state_dict().items():
+        assert torch.equal(decoded.state_dict()[key], value), key
+
+
+def test_float16_exact_codebooks_and_biases_take_two_bytes():
+    model = tiny_model()
+    with torch.no_grad():
+        for _, module in weight_layers(model):
+            module.bias.copy_(module.bias.half().float())
+    quantizations, layers = sparse_form(model, 4)
+    wide = encode_sqz(model.spec.to_dict(), layers, 4, "ans")[1]
+    for layer in layers:
+        layer.codebook = layer.codebook.astype(np.float16).astype(np.float32)
+    narrow = encode_sqz(model.spec.to_dict(), layers, 4, "ans")[1]
+    entries = sum(len(layer.codebook) - 1 for layer in layers)
+    assert wide["codebooks"] == 4 * entries and narrow["codebooks"] == 2 * entries
+    assert narrow["biases"] == 2 * sum(len(layer.bias) for layer in layers)
+
+
+def test_writer_rejects_inconsistent_layers(tmp_path):
+    model = tiny_model()
+    _, layers = sparse_form(model, 4)
+    spec = model.spec.to_dict()
+    with pytest.raises(ValueError, match="weight layers"):
+        write_sqz(tmp_path / "x.sqz", spec, layers[:-1], 4, "ans")
+    with pytest.raises(ValueError, match="codebook"):
+        write_sqz(tmp_path / "x.sqz", spec, layers, 1, "ans")
+    with pytest.raises(ValueError, match="BatchNorm"):
+        write_sqz(tmp_path / "x.sqz", {**spec, "batch_norm": True}, layers, 4, "ans")
+    with pytest.raises(ValueError, match="coder"):
+        write_sqz(tmp_path / "x.sqz", spec, layers, 4, "zip")
+    assert not (tmp_path / "x.sqz").exists()
+
+
+# --- hostile files ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def valid_file():
+    model = tiny_model()
+    _, layers = sparse_form(model, 5)
+    data, _ = encode_sqz(model.spec.to_dict(), layers, 5, "huffman")
+    return model, layers, data
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def test_every_truncation_is_a_value_error(valid_file):
+    _, _, data = valid_file
+    for cut in list(range(0, 64)) + list(range(64, len(data), 97)):
+        with pytest.raises(ValueError):
+            decode_sqz(data[:cut])
+
+
+def test_bit_flips_are_caught_by_the_crc(valid_file):
+    _, _, data = valid_file
+    rng = np.random.default_rng(0)
+    for position in rng.integers(4, len(data), size=40):
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(0, 8))
+        with pytest.raises(ValueError, match="CRC32|corrupt"):
+            decode_sqz(bytes(flipped))
+
+
+def first_count_offset(model, layers, data):
+    """Offset of layer 0's entry count (see docs/FORMAT.md)."""
+    spec_size = len(zlib.compress(json.dumps(model.spec.to_dict(), separators=(",", ":"), sort_keys=True).encode(), 9))
+    flags_at = 4 + len(varint(spec_size)) + spec_size + 1 + 2
+    codebook_width = 2 if data[flags_at] & 1 else 4
+    bias_width = 2 if data[flags_at] & 4 else 4
+    offset = flags_at + 1 + len(varint(len(layers[0].codebook)))
+    return offset + codebook_width * (len(layers[0].codebook) - 1) + bias_width * len(layers[0].bias)
+
+
+def test_lying_counts_with_a_valid_crc_are_rejected(valid_file):
+    model, layers, data = valid_file
+    offset = first_count_offset(model, layers, data)
+    true_count = varint(len(layers[0].codes))
+    assert data[offset : offset + len(true_count)] == true_count
+    body = data[:-4]
+    for lie in (layers[0].numel + 1, 2**33, len(layers[0].codes) + 1):
+        forged = with_crc(body[:offset] + varint(lie) + body[offset + len(true_count) :])
+        with pytest.raises(ValueError):
+            decode_sqz(forged)
+
+
+def test_a_spec_for_a_giant_model_is_rejected_without_allocating(valid_file):
+    model, _, data = valid_file
+    spec = {**model.spec.to_dict(), "stem_channels": 10**7, "num_classes": 10**7}
+    packed = zlib.compress(json.dumps(spec).encode())
+    forged = with_crc(b"SQZ\x01" + varint(len(packed)) + packed + varint(26))
+    with pytest.raises(ValueError, match="more than"):
+        decode_sqz(forged)
+
+
+@settings(max_examples=60, deadline=None)
+@given(position=st.integers(4, 10**6), value=st.integers(0, 255))
+def test_any_forged_byte_with_a_fixed_crc_gives_a_value_error_or_valid_layers(valid_file, position, value):
+    model, layers, data = valid_file
+    body = bytearray(data[:-4])
+    body[position % len(body)] = value
+    try:
+        _, decoded, _ = decode_sqz(with_crc(bytes(body)))
+    except ValueError:
+        return
+    assert [layer.shape for layer in decoded] == [layer.shape for layer in layers]
+
+
+def test_not_a_sqz_file(tmp_path):
+    path = tmp_path / "x.sqz"
+    path.write_bytes(b"PK\x03\x04 zip, not sqz")
+    with pytest.raises(ValueError, match="magic"):
+        read_sqz(path)
+    with pytest.raises(FileNotFoundError):
+        read_sqz(tmp_path / "missing.sqz")
