@@ -30,7 +30,7 @@ from squeezenet.compress.prune import (
 )
 from squeezenet.compress.quantize import LayerQuantization, quantize_model, tie_weights, to_sparse_layer, untie_weights
 from squeezenet.compress.sparse import SparseLayer
-from squeezenet.compress.sqz import encode_sqz
+from squeezenet.compress.sqz import MAX_BITS, encode_sqz
 from squeezenet.models import Fire, count_parameters, fold_batch_norm, weight_layers
 from squeezenet.safe_io import atomic_write_bytes
 
@@ -113,6 +113,9 @@ def compress_model(
             targets = mask_sparsities(sensitivity_masks(folded, resolve_layer_values(folded, settings.quality, float, "quality")))
         iterative_pruning(folded, targets, retrain, settings.prune_rounds)
     bits = resolve_layer_values(folded, settings.bits, int, "bits")
+    for name, width in (bits.items() if isinstance(bits, dict) else [("every layer", bits)]):
+        if not 1 <= width <= MAX_BITS:
+            raise ValueError(f"bit width {width} for {name} is outside the 1..{MAX_BITS} a .sqz file stores")
     quantizations = quantize_model(folded, bits, init=settings.init)
     if retrain is not None:
         tie_weights(folded, quantizations)

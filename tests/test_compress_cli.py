@@ -1,0 +1,126 @@
+"""squeezenet compress / decompress end to end, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from squeezenet.cli import main
+from squeezenet.models import squeezenet_cifar, weight_layers
+from squeezenet.weights import load_model, save_checkpoint
+
+PUBLISHED_BYTES = 675_763
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_json(capsys, *argv) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def run_failing(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def published_sqz(tmp_path_factory, published_net):
+    out = tmp_path_factory.mktemp("sqz") / "published8.sqz"
+    assert main(["compress", "--weights", str(published_net), "--out", str(out), "--bits", "8", "--json"]) == 0
+    return out
+
+
+def test_compress_published_model_reports_sizes_and_decodes_exactly(published_sqz, published_model, capsys, tmp_path):
+    capsys.readouterr()
+    result = run_json(capsys, "info", "--weights", str(published_sqz))
+    assert result["file_bytes"] == result["breakdown"]["total"] == published_sqz.stat().st_size < PUBLISHED_BYTES
+    pth, safetensors = tmp_path / "m.pth", tmp_path / "m.safetensors"
+    for out in (pth, safetensors):
+        decompressed = run_json(capsys, "decompress", "--weights", str(published_sqz), "--out", str(out))
+        assert decompressed["bytes"] == out.stat().st_size and decompressed["params"] == 1_248_424
+        model = load_model(out)
+        for key, value in published_model.state_dict().items():
+            assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_compress_json_fields_with_pruning_and_per_layer_bits(published_net, capsys, tmp_path):
+    out = tmp_path / "small.sqz"
+    result = run_json(capsys, "compress", "--weights", str(published_net), "--out", str(out),
+                      "--prune", "default=0.7,conv1=0.3", "--bits", "conv1=8,fire9=7,default=5", "--coder", "huffman")
+    assert result["bytes"] == out.stat().st_size == result["breakdown"]["total"]
+    assert result["ratio_vs_fp32"] == pytest.approx(4 * 1_248_424 / result["bytes"], rel=1e-3)
+    assert result["bits"]["conv1"] == 8 and result["bits"]["fire9/expand3x3"] == 7 and result["bits"]["conv10"] == 5
+    model = load_model(out)
+    layers = dict(weight_layers(model))
+    assert len(torch.unique(layers["classifier.1"].weight)) <= 2**5
+    weights = sum(m.weight.numel() for m in layers.values())
+    nonzero = sum(int(torch.count_nonzero(m.weight)) for m in layers.values())
+    assert result["nonzero_fraction"] == pytest.approx(nonzero / weights, abs=1e-6)
+    assert float((layers["features.0"].weight == 0).float().mean()) == pytest.approx(0.3, abs=0.01)
+
+
+def test_damaged_sqz_files_give_one_line_and_exit_2(published_sqz, capsys, tmp_path):
+    data = published_sqz.read_bytes()
+    truncated = tmp_path / "truncated.sqz"
+    truncated.write_bytes(data[: len(data) // 2])
+    flipped = tmp_path / "flipped.sqz"
+    damaged = bytearray(data)
+    damaged[len(data) // 3] ^= 0x10
+    flipped.write_bytes(bytes(damaged))
+    for path in (truncated, flipped):
+        for command in ("info", "decompress"):
+            extra = ["--out", str(tmp_path / "x.pth")] if command == "decompress" else []
+            line = run_failing(capsys, command, "--weights", str(path), *extra)
+            assert "CRC32" in line and str(path) in line
+    assert not (tmp_path / "x.pth").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--bits", "conv1=x"], "bad value"),
+        (["--bits", "conv99=8,default=6"], "no weight layer named conv99"),
+        (["--bits", "13"], "bit width 13"),
+        (["--prune", "1.5"], "sparsity"),
+        (["--preset", "no-such-preset"], "unknown preset"),
+    ],
+)
+def test_bad_settings_give_one_line_and_exit_2(published_net, capsys, tmp_path, options, message):
+    line = run_failing(capsys, "compress", "--weights", str(published_net), "--out", str(tmp_path / "x.sqz"), *options)
+    assert message in line
+    assert not (tmp_path / "x.sqz").exists()
+
+
+def test_finetune_wiring_on_a_cifar_slice(cifar_train, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "slice"
+    for class_dir in sorted(p for p in cifar_train.iterdir() if p.is_dir()):
+        (folder / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.glob("*.jpg"))[:8]:
+            (folder / class_dir.name / image.name).symlink_to(image)
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "tiny.pth"
+    save_checkpoint(checkpoint, squeezenet_cifar(base_e=8, incr_e=8, squeeze_ratio=0.25, batch_norm=True))
+    out = tmp_path / "tiny.sqz"
+    result = run_json(capsys, "compress", "--weights", str(checkpoint), "--out", str(out), "--prune", "0.5",
+                      "--prune-rounds", "2", "--bits", "4", "--finetune-data", str(folder), "--val-split", "2",
+                      "--epochs", "1", "--batch-size", "20", "--lr", "0.05")
+    assert len(result["retraining"]) == 3  # two prune-retrain rounds, then the centroids
+    assert all(np.isfinite(record["loss"]) for record in result["retraining"])
+    model = load_model(out)
+    for _, module in weight_layers(model):
+        assert float((module.weight == 0).float().mean()) >= 0.5 - 1 / module.weight.numel()
+        assert len(torch.unique(module.weight)) <= 2**4
