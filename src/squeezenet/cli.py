@@ -16,7 +16,7 @@ from importlib import import_module
 __all__ = ["main", "UsageError"]
 
 # Subcommand modules in the order `squeezenet --help` lists them.
-COMMAND_MODULES = ["evaluate", "predict", "info", "train", "reproduce", "compress", "decompress"]
+COMMAND_MODULES = ["evaluate", "predict", "info", "train", "reproduce", "compress", "decompress", "export"]
 
 
 class UsageError(Exception):

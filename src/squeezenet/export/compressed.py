@@ -51,16 +51,17 @@ def _codebook_layer(module: nn.Module) -> SparseLayer:
     return SparseLayer.from_dense(weight, bias, codebook, max_gap=_MAX_GAP)
 
 
-def compressed_model(path: str | os.PathLike) -> CompressedModel:
+def compressed_model(path: str | os.PathLike, arch: str | None = None) -> CompressedModel:
     """Read ``path`` (.net, .sqz, .pth, .pt or .safetensors) into the compressed-layer form.
 
-    Raises ValueError "unsupported layer ..." for architectures the exporters do not run (AlexNet's
-    fully connected layers) and for a file that is not a model.
+    ``arch`` is needed only for a bare state dict that fits several architectures. Raises
+    ValueError "unsupported layer ..." for architectures the exporters do not run (AlexNet's fully
+    connected layers), and ValueError for a file that is not a model.
     """
     source = resolve_weights(str(path))
     with open(source, "rb") as handle:
         head = handle.read(4)
-    model = load_model(source, fold_bn=True)
+    model = load_model(source, arch, fold_bn=True)
     preset = default_preprocess(model)
     spec = model.spec.to_dict()
     build_network(spec)  # unsupported layers fail here, before any work

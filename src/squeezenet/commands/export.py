@@ -1,0 +1,123 @@
+"""squeezenet export: a model file -> ONNX (fp32 or int8) or a self-contained C99 engine.
+
+``--format onnx`` writes one .onnx file (dynamic batch) and checks it with onnxruntime against
+PyTorch; ``onnx-int8`` also quantizes it statically, calibrated on photos of
+``--calibration-data``, and reports its top-1 agreement with fp32 on other photos of that folder;
+``c`` writes ``model.c`` and ``model.h`` into the ``--out`` folder (see docs/DEPLOY.md).
+Nothing half-written is ever left at ``--out``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from pathlib import Path
+
+from squeezenet.commands._common import add_model_arguments
+
+__all__ = ["add_parser", "run", "summarize", "FORMATS"]
+
+FORMATS = ("onnx", "onnx-int8", "c")
+_CHECK_IMAGES = 8  # photos (or random inputs) for the fp32 parity check
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("export", help="export a model to ONNX, int8 ONNX or a C99 source file",
+                                   description=__doc__)
+    add_model_arguments(parser)
+    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    parser.add_argument("--out", required=True, help="output .onnx file, or the output folder for --format c")
+    parser.add_argument("--calibration-data", help="photo folder: int8 calibration and the parity checks")
+    parser.add_argument("--calibration-images", type=int, default=16, help="photos to calibrate int8 on (16)")
+    parser.add_argument("--check-images", type=int, default=64,
+                        help="other photos on which int8 is compared with fp32 (64)")
+    return parser
+
+
+def _command_line(args) -> str:
+    """The command that reproduces this export (written into the generated file's banner)."""
+    parts = ["squeezenet", "export", "--format", args.format, "--weights", args.weights, "--out", args.out]
+    if args.arch:
+        parts += ["--arch", args.arch]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def _check_inputs(args, model, count: int, offset: int = 0):
+    """Photos of --calibration-data, else seeded random inputs (then labels are None)."""
+    import numpy as np
+
+    from squeezenet.data import default_preprocess
+    from squeezenet.export.photos import photo_batch
+
+    spec = model.spec
+    if args.calibration_data:
+        return photo_batch(args.calibration_data, default_preprocess(model), spec.input_size, count, offset=offset)
+    random = np.random.default_rng(0).standard_normal((count, spec.input_channels, spec.input_size, spec.input_size))
+    return random.astype(np.float32), None
+
+
+def _run_onnx(args) -> dict:
+    import numpy as np
+    import torch
+
+    from squeezenet.export.onnx import export_onnx, onnx_session, quantize_onnx_int8, run_onnx
+    from squeezenet.safe_io import atomic_write
+    from squeezenet.weights import load_model
+
+    if args.format == "onnx-int8" and not args.calibration_data:
+        raise ValueError("--format onnx-int8 needs --calibration-data DIR (photos to calibrate on)")
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give the .onnx file to write")
+    model = load_model(args.weights, args.arch, fold_bn=True)
+    images, labels = _check_inputs(args, model, _CHECK_IMAGES)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(images)).numpy()
+    result: dict = {"format": args.format, "out": args.out}
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32_path = Path(scratch) / "model.onnx"
+        export_onnx(model, fp32_path)
+        fp32 = run_onnx(onnx_session(fp32_path), images)
+        result["max_abs_logit_diff_vs_pytorch"] = float(np.abs(fp32 - reference).max())
+        result["checked_on"] = f"{len(images)} {'photos' if labels is not None else 'random inputs'}"
+        final = fp32_path
+        if args.format == "onnx-int8":
+            calibration, _ = _check_inputs(args, model, args.calibration_images)
+            # Photos half a step off the calibration ones: the comparison never sees a calibration photo.
+            offset = max(1, len(_all_photos(args)) // (2 * args.calibration_images))
+            check, check_labels = _check_inputs(args, model, args.check_images, offset=offset)
+            final = Path(scratch) / "model.int8.onnx"
+            quantize_onnx_int8(fp32_path, final, calibration)
+            int8 = run_onnx(onnx_session(final), check)
+            fp32_check = run_onnx(onnx_session(fp32_path), check)
+            result.update(
+                calibration_images=len(calibration),
+                compared_images=len(check),
+                top1_agreement_with_fp32=float((int8.argmax(1) == fp32_check.argmax(1)).mean()),
+                top1_fp32=float((fp32_check.argmax(1) == check_labels).mean()),
+                top1_int8=float((int8.argmax(1) == check_labels).mean()),
+            )
+        data = final.read_bytes()
+        atomic_write(args.out, lambda temporary: Path(temporary).write_bytes(data))
+    result["bytes"] = len(data)
+    return result
+
+
+def _all_photos(args) -> tuple:
+    from squeezenet.data import find_images
+
+    return find_images(args.calibration_data).paths
+
+
+def run(args) -> dict:
+    if args.calibration_images < 1 or args.check_images < 1:
+        raise ValueError("--calibration-images and --check-images must be at least 1")
+    if args.format == "c":
+        from squeezenet.export.c99.export import export_c
+
+        return export_c(args.weights, args.out, command=_command_line(args), arch=args.arch)
+    return _run_onnx(args)
+
+
+def summarize(result: dict) -> None:
+    for key, value in result.items():
+        print(f"{key}: {value}")
