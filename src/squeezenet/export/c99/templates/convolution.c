@@ -106,13 +106,19 @@ static void sq_prepare(const float *input, int32_t channels, int32_t height, int
 
 #if defined(__GNUC__)
 typedef float sq_vector __attribute__((vector_size(4 * SQ_LANES)));
+typedef int32_t sq_mask __attribute__((vector_size(4 * SQ_LANES)));
+
+/* max(x, 0) without a branch: the comparison gives all-ones lanes where x > 0. */
+#define SQ_RELU(x) ((x) = (sq_vector)((sq_mask)((x) > zero) & (sq_mask)(x)))
 
 #define SQ_LOAD(target, source) memcpy(&(target), (source), sizeof(sq_vector)) /* unaligned load */
 #define SQ_STORE(target, source) memcpy((target), &(source), sizeof(sq_vector))
 
-static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t last, int32_t start, float *sums)
+static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t last, int32_t start, int32_t relu,
+                                      float *sums)
 {
     /* Eight named accumulators rather than an array, so that -O2 keeps them in registers. */
+    const sq_vector zero = {0.0f};
     sq_vector s0, s1, s2, s3, s4, s5, s6, s7, v;
     int32_t j;
     SQ_LOAD(s0, sums);
@@ -143,6 +149,16 @@ static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t
         SQ_LOAD(v, source + 7 * SQ_LANES);
         s7 += value * v;
     }
+    if (relu) {
+        SQ_RELU(s0);
+        SQ_RELU(s1);
+        SQ_RELU(s2);
+        SQ_RELU(s3);
+        SQ_RELU(s4);
+        SQ_RELU(s5);
+        SQ_RELU(s6);
+        SQ_RELU(s7);
+    }
     SQ_STORE(sums, s0);
     SQ_STORE(sums + SQ_LANES, s1);
     SQ_STORE(sums + 2 * SQ_LANES, s2);
@@ -153,7 +169,8 @@ static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t
     SQ_STORE(sums + 7 * SQ_LANES, s7);
 }
 #else
-static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t last, int32_t start, float *sums)
+static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t last, int32_t start, int32_t relu,
+                                      float *sums)
 {
     int32_t j, t;
     for (j = first; j < last; j++) {
@@ -162,6 +179,8 @@ static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t
         for (t = 0; t < SQ_TILE; t++)
             sums[t] += value * source[t];
     }
+    for (t = 0; relu && t < SQ_TILE; t++)
+        sums[t] = sums[t] > 0.0f ? sums[t] : 0.0f;
 }
 #endif
 
@@ -184,7 +203,7 @@ static void sq_convolve(const float *input, const float *bias, int32_t out_chann
             int32_t t = 0, i, y = start / plane_width, x = start % plane_width;
             for (i = 0; i < SQ_TILE; i++)
                 sums[i] = bias[channel];
-            sq_accumulate_tile(input, sq_rows[channel], sq_rows[channel + 1], start, sums);
+            sq_accumulate_tile(input, sq_rows[channel], sq_rows[channel + 1], start, mode == SQ_STORE_RELU, sums);
             while (t < length) { /* one row segment at a time; columns past out_width are dropped */
                 const int32_t run = length - t < plane_width - x ? length - t : plane_width - x;
                 const int32_t keep = x >= out_width ? 0 : (run < out_width - x ? run : out_width - x);
@@ -193,8 +212,7 @@ static void sq_convolve(const float *input, const float *bias, int32_t out_chann
                     for (i = 0; i < keep; i++)
                         target[i] += sums[t + i];
                 else
-                    for (i = 0; i < keep; i++)
-                        target[i] = sums[t + i] > 0.0f ? sums[t + i] : 0.0f;
+                    memcpy(target, sums + t, (size_t)keep * sizeof(float));
                 t += run;
                 x = 0;
                 y++;
