@@ -113,7 +113,9 @@ def test_finetune_wiring_on_a_cifar_slice(cifar_train, capsys, tmp_path, monkeyp
             (folder / class_dir.name / image.name).symlink_to(image)
     torch.manual_seed(0)
     checkpoint = tmp_path / "tiny.pth"
-    save_checkpoint(checkpoint, squeezenet_cifar(base_e=8, incr_e=8, squeeze_ratio=0.25, batch_norm=True))
+    classes = sorted(p.name for p in folder.iterdir())
+    save_checkpoint(checkpoint, squeezenet_cifar(base_e=8, incr_e=8, squeeze_ratio=0.25, batch_norm=True),
+                    classes=classes, preprocess="cifar")
     out = tmp_path / "tiny.sqz"
     result = run_json(capsys, "compress", "--weights", str(checkpoint), "--out", str(out), "--prune", "0.5",
                       "--prune-rounds", "2", "--bits", "4", "--finetune-data", str(folder), "--val-split", "2",
@@ -121,6 +123,7 @@ def test_finetune_wiring_on_a_cifar_slice(cifar_train, capsys, tmp_path, monkeyp
     assert len(result["retraining"]) == 3  # two prune-retrain rounds, then the centroids
     assert all(np.isfinite(record["loss"]) for record in result["retraining"])
     model = load_model(out)
+    assert model.class_names == classes and model.preprocess == "cifar"  # kept through BN folding
     for _, module in weight_layers(model):
         assert float((module.weight == 0).float().mean()) >= 0.5 - 1 / module.weight.numel()
         assert len(torch.unique(module.weight)) <= 2**4

@@ -109,6 +109,17 @@ def test_float16_exact_codebooks_and_biases_take_two_bytes():
     assert narrow["biases"] == 2 * sum(len(layer.bias) for layer in layers)
 
 
+def test_class_names_and_preprocessing_travel_with_the_model(tmp_path):
+    model = tiny_model()
+    _, layers = sparse_form(model, 3)
+    names = [f"class {index}" for index in range(10)]
+    write_sqz(tmp_path / "named.sqz", model.spec.to_dict(), layers, 3, "ans", classes=names, preprocess="cifar")
+    _, _, metadata = read_sqz(tmp_path / "named.sqz")
+    assert metadata["classes"] == names and metadata["preprocess"] == "cifar"
+    decoded = read_sqz_model(tmp_path / "named.sqz")
+    assert decoded.class_names == names and decoded.preprocess == "cifar"
+
+
 def test_writer_rejects_inconsistent_layers(tmp_path):
     model = tiny_model()
     _, layers = sparse_form(model, 4)
@@ -158,7 +169,8 @@ def test_bit_flips_are_caught_by_the_crc(valid_file):
 
 def first_count_offset(model, layers, data):
     """Offset of layer 0's entry count (see docs/FORMAT.md)."""
-    spec_size = len(zlib.compress(json.dumps(model.spec.to_dict(), separators=(",", ":"), sort_keys=True).encode(), 9))
+    header = {"spec": model.spec.to_dict()}
+    spec_size = len(zlib.compress(json.dumps(header, separators=(",", ":"), sort_keys=True).encode(), 9))
     flags_at = 4 + len(varint(spec_size)) + spec_size + 1 + 2
     codebook_width = 2 if data[flags_at] & 1 else 4
     bias_width = 2 if data[flags_at] & 4 else 4
@@ -181,7 +193,7 @@ def test_lying_counts_with_a_valid_crc_are_rejected(valid_file):
 def test_a_spec_for_a_giant_model_is_rejected_without_allocating(valid_file):
     model, _, data = valid_file
     spec = {**model.spec.to_dict(), "stem_channels": 10**7, "num_classes": 10**7}
-    packed = zlib.compress(json.dumps(spec).encode())
+    packed = zlib.compress(json.dumps({"spec": spec}).encode())
     forged = with_crc(b"SQZ\x01" + varint(len(packed)) + packed + varint(26))
     with pytest.raises(ValueError, match="more than"):
         decode_sqz(forged)

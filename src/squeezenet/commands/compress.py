@@ -13,6 +13,7 @@ Layer names are module names (``features.0``) or the paper's (``conv1``, ``fire2
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from squeezenet.commands._common import add_model_arguments, load_model_from_args
@@ -25,7 +26,7 @@ _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 def add_parser(subparsers):
     parser = subparsers.add_parser("compress", help="prune, quantize and entropy-code a model into a .sqz file",
                                    description=__doc__.splitlines()[0], epilog=__doc__.split("\n", 2)[2],
-                                   formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(parser)
     parser.add_argument("--out", required=True, help="the .sqz file to write")
     parser.add_argument("--prune", help="target sparsity per layer: 0.6 or conv1=0.3,default=0.6 (default: no pruning)")
@@ -103,6 +104,8 @@ def _summary(args, model, data: bytes, breakdown: dict, bits: list[int], nonzero
 
 def _retrainer(args, model, log: list[dict]):
     """``retrain(model)``: ``--epochs`` epochs of squeezenet.train on ``--finetune-data``."""
+    import torch
+
     from squeezenet.train import config_for_preset, load_datasets, train_model
 
     config = config_for_preset("fast", data=args.finetune_data, val_split=args.val_split, epochs=args.epochs,
@@ -114,7 +117,8 @@ def _retrainer(args, model, log: list[dict]):
 
     def retrain(student) -> None:
         metrics = train_model(student, train_set, val_set, config)
-        student.to("cpu", memory_format=__import__("torch").contiguous_format)
+        # The trainer moves the model to its device in channels-last layout; the encoder wants it back.
+        student.to("cpu", memory_format=torch.contiguous_format)
         log.append({key: metrics[key] for key in ("loss", "top1", "top5") if key in metrics})
 
     return retrain
@@ -124,7 +128,7 @@ def _run_preset(args, model) -> dict:
     import torch
 
     from squeezenet.compress import presets
-    from squeezenet.compress.pipeline import encode_layers
+    from squeezenet.compress.pipeline import encode_layers, model_extras
     from squeezenet.compress.sqz import encode_sqz
     from squeezenet.models import count_parameters, fold_batch_norm, weight_layers
     from squeezenet.safe_io import atomic_write_bytes
@@ -145,7 +149,7 @@ def _run_preset(args, model) -> dict:
                                           crop_size=crop, show_progress=not args.json)
     layers = encode_layers(result.student, result.quantizations, preset.coder)
     bits = [result.quantizations[name].bits for name, _ in weight_layers(result.student)]
-    data, breakdown = encode_sqz(result.student.spec.to_dict(), layers, bits, preset.coder)
+    data, breakdown = encode_sqz(result.student.spec.to_dict(), layers, bits, preset.coder, **model_extras(model))
     atomic_write_bytes(args.out, data)
     nonzero = sum(int(torch.count_nonzero(module.weight)) for _, module in weight_layers(result.student))
     weights = sum(module.weight.numel() for _, module in weight_layers(result.student))

@@ -44,6 +44,7 @@ __all__ = [
     "resolve_layer_values",
     "prune_model",
     "MAX_GAP_CANDIDATES",
+    "model_extras",
 ]
 
 # Gap widths tried per layer; the one whose coded stream is smallest wins. With entropy coding a
@@ -126,7 +127,8 @@ def compress_model(
         folded.eval()
     layers = encode_layers(folded, quantizations, settings.coder, settings.max_gaps)
     widths = [quantizations[name].bits for name, _ in weight_layers(folded)]
-    data, breakdown = encode_sqz(folded.spec.to_dict(), layers, widths, settings.coder)
+    # fold_batch_norm builds a new model: names and preprocessing come from the caller's model.
+    data, breakdown = encode_sqz(folded.spec.to_dict(), layers, widths, settings.coder, **model_extras(model))
     if out is not None:
         atomic_write_bytes(out, data)
     nonzero = sum(int(np.count_nonzero(layer.codebook[layer.codes])) for layer in layers)
@@ -142,6 +144,16 @@ def compress_model(
         nonzero_weights=nonzero,
         weights=sum(layer.numel for layer in layers),
     )
+
+
+def model_extras(model: nn.Module) -> dict:
+    """The class names and input preprocessing a loaded checkpoint carried, for the .sqz header."""
+    extras = {}
+    if getattr(model, "class_names", None) is not None:
+        extras["classes"] = list(model.class_names)
+    if getattr(model, "preprocess", None) is not None:
+        extras["preprocess"] = model.preprocess
+    return extras
 
 
 def prune_model(

@@ -1,7 +1,8 @@
 """The ``.sqz`` file: a Deep Compression model with its architecture, in one checked file.
 
-Layout (specified byte by byte in docs/FORMAT.md): ``b"SQZ"``, a version byte, the architecture spec
-(zlib-compressed JSON of ``model.spec.to_dict()``), then per weight layer in network order
+Layout (specified byte by byte in docs/FORMAT.md): ``b"SQZ"``, a version byte, a zlib-compressed JSON
+header holding the architecture spec (``model.spec.to_dict()``) and, when known, the class names and
+input preprocessing of the model, then per weight layer in network order
 (``squeezenet.models.weight_layers``) the bit width, coder, codebook, bias, entry count and the
 entropy-coded codes and gaps of its sparse form (``SparseLayer``), and a CRC32 of all that.
 
@@ -33,7 +34,7 @@ __all__ = ["MAGIC", "VERSION", "write_sqz", "encode_sqz", "read_sqz", "decode_sq
 MAGIC = b"SQZ"
 VERSION = 1
 MAX_BITS = 12
-MAX_SPEC_BYTES = 1 << 16
+MAX_SPEC_BYTES = 1 << 20  # inflated JSON header: room for thousands of class names
 MAX_PARAMETERS = 1 << 27  # 512 MiB of float32: more than AlexNet's 61M, far below "gigabytes"
 _FLAG_CODEBOOK_FLOAT16 = 1
 _FLAG_BIAS = 2
@@ -42,22 +43,38 @@ BREAKDOWN_KEYS = ("header", "spec", "codebooks", "biases", "codes", "indices")
 
 
 def write_sqz(
-    path: str | os.PathLike, model_spec: dict, layers: list[SparseLayer], bits: list[int] | int, coder: str | list[str] = "ans"
+    path: str | os.PathLike,
+    model_spec: dict,
+    layers: list[SparseLayer],
+    bits: list[int] | int,
+    coder: str | list[str] = "ans",
+    *,
+    classes: list[str] | None = None,
+    preprocess: str | None = None,
 ) -> dict:
     """Write ``layers`` (one per weight layer of ``model_spec``, network order) atomically to ``path``.
 
     ``bits`` bounds each codebook (at most 2**bits entries, entry 0 being 0.0); ``coder`` is one of
     ``fixed``, ``huffman``, ``ans`` for all layers or per layer. Codebooks and biases are stored as
     float16 when that is exact, float32 otherwise, so the file always decodes to the same weights.
+    ``classes`` (names) and ``preprocess`` (input preset) travel with the model as in a checkpoint.
     Returns the exact bytes per component (``header``, ``spec``, ``codebooks``, ``biases``,
     ``codes``, ``indices``) and ``total``.
     """
-    data, breakdown = encode_sqz(model_spec, layers, bits, coder)
+    data, breakdown = encode_sqz(model_spec, layers, bits, coder, classes=classes, preprocess=preprocess)
     atomic_write_bytes(path, data)
     return breakdown
 
 
-def encode_sqz(model_spec: dict, layers: list[SparseLayer], bits: list[int] | int, coder: str | list[str] = "ans") -> tuple[bytes, dict]:
+def encode_sqz(
+    model_spec: dict,
+    layers: list[SparseLayer],
+    bits: list[int] | int,
+    coder: str | list[str] = "ans",
+    *,
+    classes: list[str] | None = None,
+    preprocess: str | None = None,
+) -> tuple[bytes, dict]:
     """The bytes of a .sqz file and their breakdown, without writing anything."""
     if model_spec.get("batch_norm"):
         raise ValueError("fold BatchNorm into the convolutions first (squeezenet.models.fold_batch_norm)")
@@ -69,7 +86,14 @@ def encode_sqz(model_spec: dict, layers: list[SparseLayer], bits: list[int] | in
     coders = [coder] * count if isinstance(coder, str) else list(coder)
     if len(bits) != count or len(coders) != count:
         raise ValueError(f"need one bit width and one coder per layer ({count})")
-    spec_bytes = zlib.compress(json.dumps(model_spec, separators=(",", ":"), sort_keys=True).encode(), 9)
+    header_json: dict = {"spec": model_spec}
+    if classes is not None:
+        header_json["classes"] = [str(name) for name in classes]
+    if preprocess is not None:
+        header_json["preprocess"] = str(preprocess)
+    spec_bytes = zlib.compress(json.dumps(header_json, separators=(",", ":"), sort_keys=True).encode(), 9)
+    if len(spec_bytes) > MAX_SPEC_BYTES:
+        raise ValueError(f"the JSON header takes {len(spec_bytes)} bytes, more than {MAX_SPEC_BYTES}")
     header = bytearray(MAGIC + bytes([VERSION]) + varint(len(spec_bytes)))
     breakdown = dict.fromkeys(BREAKDOWN_KEYS, 0)
     breakdown["spec"] = len(spec_bytes)
@@ -126,7 +150,8 @@ def decode_sqz(data: bytes) -> tuple[dict, list[SparseLayer], dict]:
     mark = reader.offset
     spec_size = reader.varint("spec size", MAX_SPEC_BYTES)
     breakdown["header"] += 4 + reader.offset - mark
-    spec = _parse_spec(reader.take(spec_size, "architecture spec"))
+    header_json = _parse_header(reader.take(spec_size, "architecture spec"))
+    spec = header_json["spec"]
     breakdown["spec"] = spec_size
     shapes = _layer_shapes(spec)
     mark = reader.offset
@@ -174,12 +199,14 @@ def decode_sqz(data: bytes) -> tuple[dict, list[SparseLayer], dict]:
         raise ValueError(f"{reader.remaining} unexpected bytes after the last layer")
     breakdown["header"] += 4
     breakdown["total"] = len(data)
-    return spec, layers, {"version": VERSION, "bits": bits, "coders": coders, "breakdown": breakdown}
+    metadata = {"version": VERSION, "bits": bits, "coders": coders, "breakdown": breakdown}
+    metadata.update({key: header_json[key] for key in ("classes", "preprocess") if key in header_json})
+    return spec, layers, metadata
 
 
 def read_sqz_model(path: str | os.PathLike) -> nn.Module:
     """The runnable model (eval mode) stored in a .sqz file."""
-    spec, layers, _ = read_sqz(path)
+    spec, layers, metadata = read_sqz(path)
     # Built on the meta device, then every parameter is replaced by its decoded tensor: no
     # initialisation, no second copy of the weights.
     model = _meta_model(spec)
@@ -189,6 +216,10 @@ def read_sqz_model(path: str | os.PathLike) -> nn.Module:
             module.bias = nn.Parameter(torch.from_numpy(layer.bias))
     left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
     assert not left, f"parameters outside the weight layers: {left}"
+    if "classes" in metadata:
+        model.class_names = list(metadata["classes"])
+    if "preprocess" in metadata:
+        model.preprocess = metadata["preprocess"]
     return model.eval()
 
 
@@ -231,7 +262,7 @@ def _meta_model(spec: dict) -> nn.Module:
         return model_from_spec(spec)
 
 
-def _parse_spec(raw: memoryview) -> dict:
+def _parse_header(raw: memoryview) -> dict:
     inflater = zlib.decompressobj()
     try:
         text = inflater.decompress(raw, MAX_SPEC_BYTES)
@@ -243,8 +274,13 @@ def _parse_spec(raw: memoryview) -> dict:
         spec = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ValueError("architecture spec is not valid JSON") from None
-    if not isinstance(spec, dict):
-        raise ValueError("architecture spec is not a JSON object")
+    if not isinstance(spec, dict) or not isinstance(spec.get("spec"), dict):
+        raise ValueError("JSON header holds no architecture spec")
+    classes = spec.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(name, str) for name in classes):
+        raise ValueError("JSON header: classes must be a list of names")
+    if not isinstance(spec.get("preprocess", ""), str):
+        raise ValueError("JSON header: preprocess must be a name")
     return spec
 
 
