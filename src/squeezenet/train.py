@@ -345,12 +345,31 @@ def _load_resume_state(run_folder: Path, model: nn.Module, config: TrainConfig) 
     return state
 
 
+def _rng_states(device: torch.device, world_size: int) -> list[torch.Tensor]:
+    """Every process's RNG state (dropout masks), gathered so rank 0 can save them all."""
+    state = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+    if world_size == 1:
+        return [state]
+    states: list = [None] * world_size
+    dist.all_gather_object(states, state)
+    return states
+
+
+def _restore_rng(states: list[torch.Tensor], device: torch.device, rank: int, world_size: int) -> None:
+    if len(states) != world_size:
+        return  # resumed with another number of processes: keep the fresh per-process seed
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(states[rank], device)
+    else:
+        torch.set_rng_state(states[rank])
+
+
 def _save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
                          *, epoch: int, step: int, loss_sum: float, loss_count: int, history: list[dict],
-                         class_names: tuple[str, ...], elapsed: float) -> None:
+                         class_names: tuple[str, ...], elapsed: float, rng_states: list[torch.Tensor]) -> None:
     save_checkpoint(path, model, optimizer=optimizer.state_dict(), config=asdict(config), epoch=epoch, step=step,
                     loss_sum=loss_sum, loss_count=loss_count, history=history, classes=list(class_names),
-                    torch_rng=torch.get_rng_state(), elapsed=elapsed)
+                    rng_states=rng_states, elapsed=elapsed)
 
 
 def _replica_difference(model: nn.Module) -> float:
@@ -401,6 +420,8 @@ def train_model(
     start_epoch = start_step = 0
     loss_sum, loss_count, history, elapsed = 0.0, 0, [], 0.0
     torch.manual_seed(config.seed * 1000 + rank)  # dropout masks differ per process, as they should
+    if device.type == "cuda":
+        torch.cuda.manual_seed(config.seed * 1000 + rank)
     if run_folder is not None:
         run_folder.mkdir(parents=True, exist_ok=True)
         if config.resume:
@@ -409,7 +430,7 @@ def train_model(
             optimizer.load_state_dict(state["optimizer"])
             start_epoch, start_step = state["epoch"], state["step"]
             loss_sum, loss_count, history, elapsed = state["loss_sum"], state["loss_count"], state["history"], state["elapsed"]
-            torch.set_rng_state(state["torch_rng"])
+            _restore_rng(state["rng_states"], device, rank, world_size)
         elif (run_folder / "last.pth").exists() and rank == 0:
             raise ValueError(f"{run_folder} already holds a run; pass --resume to continue it or choose another --out")
     lock = _RunLock(run_folder) if writes else None
@@ -442,7 +463,6 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
           steps_per_epoch, total_steps, start_epoch, start_step, loss_sum, loss_count, history, elapsed,
           run_folder, on_epoch) -> dict:
     """The training loop proper: epochs of steps, an evaluation and a checkpoint after each epoch."""
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     show = config.show_progress and rank == 0
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -478,12 +498,13 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
                 bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{images_seen / max(seconds, 1e-9):.0f}", lr=f"{lr:.3g}")
             if _stop_requested(stop, world_size):
                 running_sum, running_count = _reduced(running, world_size)
+                rng_states = _rng_states(device, world_size)
                 if run_folder is not None:
                     _save_training_state(run_folder / "last.pth", module, optimizer, config, epoch=epoch,
                                          step=step + 1, loss_sum=loss_sum + running_sum,
                                          loss_count=loss_count + running_count, history=history,
                                          class_names=train_set.class_names,
-                                         elapsed=elapsed + time.perf_counter() - epoch_start)
+                                         elapsed=elapsed + time.perf_counter() - epoch_start, rng_states=rng_states)
                     print(f"squeezenet train: stopped by signal {stop.signal} at epoch {epoch + 1} step {step + 1}; "
                           f"saved {run_folder / 'last.pth'}; continue with --resume", file=sys.stderr)
                 raise KeyboardInterrupt
@@ -500,10 +521,11 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
         record["seconds"] = elapsed
         history.append(record)
         loss_sum, loss_count = 0.0, 0
+        rng_states = _rng_states(device, world_size)
         if run_folder is not None:
             _save_training_state(run_folder / "last.pth", module, optimizer, config, epoch=epoch + 1, step=0,
                                  loss_sum=0.0, loss_count=0, history=history, class_names=train_set.class_names,
-                                 elapsed=elapsed)
+                                 elapsed=elapsed, rng_states=rng_states)
             # Rewritten whole from the checkpoint's history, so a crash never leaves it out of step.
             log = "".join(json.dumps(line) + "\n" for line in history)
             atomic_write_bytes(run_folder / "metrics.jsonl", log.encode())

@@ -1,0 +1,128 @@
+"""Time to accuracy: the 32x32 SqueezeNet on CIFAR-10 (validation: the last 500 images per class of train).
+
+Usage:
+    .venv/bin/python benchmarks/bench_time_to_accuracy.py [--data ../shared/data/cifar10/train]
+        [--arch squeezenet_cifar_bn] [--epochs 12,30] [--processes 2] [--out runs/time-to-accuracy]
+    .venv/bin/python benchmarks/bench_time_to_accuracy.py --report-only   # redraw from the run folders
+
+Each entry of ``--epochs`` is one complete `squeezenet train` run (the one-cycle schedule needs its
+length in advance, so a short run aims at the 20-minute goal and a long one at the 45-minute goal).
+With ``--processes 2`` the runs use torchrun (two 1-thread processes, gloo DDP): on this shared
+2-core machine two processes beat two threads by far (see ``_set_threads`` in train.py).
+Minutes on the curve are training wall-clock (steps + per-epoch evaluation, from the run's own
+metrics log); process start and the one-time JPEG decode are listed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_section  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PLOT = REPO / "benchmarks" / "time_to_accuracy.png"
+
+
+def _run(arch: str, data: str, epochs: int, processes: int, out: Path) -> float:
+    """One training run; returns its wall-clock seconds from process start to exit."""
+    bin_dir = Path(sys.executable).parent
+    if processes > 1:
+        prefix = [str(bin_dir / "torchrun"), "--standalone", "--nproc-per-node", str(processes), "-m"]
+    else:
+        prefix = [sys.executable, "-m"]
+    command = [*prefix, "squeezenet", "train", "--arch", arch, "--data", data, "--val-split", "500",
+               "--epochs", str(epochs), "--preset", "fast", "--threads", "1", "--out", str(out), "--json"]
+    start = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise SystemExit(f"training failed: {finished.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def _minutes_to(history: list[dict], target: float) -> float | None:
+    for record in history:
+        if record["top1"] >= target:
+            return record["seconds"] / 60
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(REPO.parent / "shared/data/cifar10/train"))
+    parser.add_argument("--arch", default="squeezenet_cifar_bn")
+    parser.add_argument("--epochs", default="12,30", help="comma-separated epoch counts, one run each")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--out", default=str(REPO / "runs" / "time-to-accuracy"))
+    parser.add_argument("--report-only", action="store_true", help="do not train; redraw from existing runs")
+    args = parser.parse_args()
+    epoch_counts = [int(e) for e in args.epochs.split(",")]
+    out = Path(args.out)
+    walls: dict[int, float | None] = {}
+    for epochs in epoch_counts:
+        folder = out / f"epochs-{epochs}"
+        if not args.report_only:
+            out.mkdir(parents=True, exist_ok=True)
+            walls[epochs] = _run(args.arch, args.data, epochs, args.processes, folder)
+            (folder / "wall_seconds.txt").write_text(f"{walls[epochs]:.1f}\n")
+        elif (folder / "wall_seconds.txt").exists():
+            walls[epochs] = float((folder / "wall_seconds.txt").read_text())
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    rows = ["| run | epochs | final top-1 | top-5 | minutes to 85% | minutes to 90% | training minutes | "
+            "wall minutes (incl. start) | images/s (mean) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    curves = []
+    for epochs in epoch_counts:
+        folder = out / f"epochs-{epochs}"
+        history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        minutes = [r["seconds"] / 60 for r in history]
+        top1 = [100 * r["top1"] for r in history]
+        axes.plot(minutes, top1, marker="o", markersize=3, label=f"{epochs}-epoch one-cycle run")
+        to85, to90 = _minutes_to(history, 0.85), _minutes_to(history, 0.90)
+        rate = sum(r["images_per_second"] for r in history) / len(history)
+        wall = walls.get(epochs)
+        rows.append(f"| {folder.name} | {epochs} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
+                    f"{'not reached' if to85 is None else f'{to85:.1f}'} | "
+                    f"{'not reached' if to90 is None else f'{to90:.1f}'} | {minutes[-1]:.1f} | "
+                    f"{'n/a' if wall is None else f'{wall / 60:.1f}'} | {rate:.0f} |")
+        curves.append(f"{folder.name}: " + ", ".join(f"{m:.1f} min {a:.1f}%" for m, a in zip(minutes, top1)))
+    axes.axhline(85, color="grey", linestyle="--", linewidth=0.8)
+    axes.axhline(90, color="grey", linestyle=":", linewidth=0.8)
+    axes.axvline(20, color="grey", linestyle="--", linewidth=0.8)
+    axes.axvline(45, color="grey", linestyle=":", linewidth=0.8)
+    axes.set_xlabel("training minutes (shared 2-core AMD EPYC)")
+    axes.set_ylabel("CIFAR-10 validation top-1 (%)")
+    axes.set_title(f"{args.arch}: time to accuracy")
+    axes.set_ylim(30, 100)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(PLOT, dpi=110)
+
+    body = (
+        f"{args.arch}, fast preset (Nesterov SGD, one-cycle, label smoothing 0.1, batch 512, bf16 autocast, "
+        f"channels_last, uint8 decoded cache), {args.processes} process(es) x 1 thread. Validation: the last 500 "
+        f"images per class of CIFAR-10 train (5000 images); training on the other 45000. The 2 cores were SHARED "
+        f"with other jobs during the runs, so the minutes are pessimistic.\n\n" + "\n".join(rows)
+        + "\n\nCurve (accuracy after each epoch):\n\n" + "\n".join(f"- {c}" for c in curves)
+        + f"\n\n![time to accuracy](benchmarks/{PLOT.name})\n"
+    )
+    command = "python benchmarks/bench_time_to_accuracy.py " + " ".join(sys.argv[1:])
+    write_section("time_to_accuracy", "Time to accuracy: 32x32 SqueezeNet on CIFAR-10 (CPU)", command.strip(), body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
