@@ -125,8 +125,10 @@ def test_iterative_pruning_ramps_masks_and_trains_with_them_held():
 
     masks = iterative_pruning(model, {"features.0": 0.2, "default": 0.6}, train_one_epoch, 3)
     sparsities = [mask_sparsities({name: ~zeros for name, zeros in round_.items()}) for round_ in seen]
-    assert sparsities[0]["classifier.1"] == pytest.approx(0.0, abs=0.01)  # round 0 prunes to the initial 0
-    assert sparsities[1]["classifier.1"] == pytest.approx(0.6 * (1 - 0.5**3), abs=0.01)
+    # the cubic ramp over three rounds: 1 - (1 - t/3)**3 of the final sparsity at t = 1, 2, 3
+    assert sparsities[0]["classifier.1"] == pytest.approx(0.6 * (1 - (2 / 3) ** 3), abs=0.01)
+    assert sparsities[1]["classifier.1"] == pytest.approx(0.6 * (1 - (1 / 3) ** 3), abs=0.01)
+    assert sparsities[2]["classifier.1"] == pytest.approx(0.6, abs=0.01)
     for name, module in weight_layers(model):
         final = 0.2 if name == "features.0" else 0.6
         assert mask_sparsities(masks)[name] == pytest.approx(final, abs=1 / module.weight.numel())

@@ -149,10 +149,11 @@ def iterative_pruning(
     *,
     initial_sparsity: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Prune-retrain: before each of ``epochs`` epochs, prune every layer to ``sparsity_at(epoch)`` of
-    its final sparsity, then call ``train_one_epoch(model)`` with the masks held. The last epoch
-    trains at the final sparsity. Trains ``model`` in place; returns the final masks, which are
-    baked into the weights at the end (``remove_masks``)."""
+    """Prune-retrain: before each of ``epochs`` epochs, prune every layer to
+    ``sparsity_at(epoch + 1, initial, final, 0, epochs)``, then call ``train_one_epoch(model)`` with
+    the masks held. The first epoch already prunes (one epoch prunes straight to the final
+    sparsity) and the last trains at the final sparsity. Trains ``model`` in place; returns the
+    final masks, which are baked into the weights at the end (``remove_masks``)."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     _check_names(model, final_sparsity)
@@ -162,7 +163,7 @@ def iterative_pruning(
     try:
         for epoch in range(epochs):
             targets = {
-                name: sparsity_at(epoch, min(initial_sparsity, final), final, 0, epochs - 1)
+                name: sparsity_at(epoch + 1, min(initial_sparsity, final), final, 0, epochs)
                 for name, final in finals.items()
             }
             masks = magnitude_masks(model, targets)

@@ -82,7 +82,7 @@ def encode_sqz(
     count = len(shapes)
     if len(layers) != count:
         raise ValueError(f"the architecture has {count} weight layers but {len(layers)} were given")
-    bits = [bits] * count if isinstance(bits, int) else list(bits)
+    bits = [int(bits)] * count if isinstance(bits, (int, np.integer)) else [int(width) for width in bits]
     coders = [coder] * count if isinstance(coder, str) else list(coder)
     if len(bits) != count or len(coders) != count:
         raise ValueError(f"need one bit width and one coder per layer ({count})")
@@ -126,7 +126,8 @@ def encode_sqz(
 
 
 def read_sqz(path: str | os.PathLike) -> tuple[dict, list[SparseLayer], dict]:
-    """(spec, layers, metadata) of a .sqz file; metadata has ``version``, ``bits``, ``coders``, ``breakdown``."""
+    """(spec, layers, metadata) of a .sqz file; metadata has ``version``, ``bits``, ``coders``,
+    ``breakdown`` and, when the file has them, ``classes`` and ``preprocess``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f".sqz file not found: {path}")
