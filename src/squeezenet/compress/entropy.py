@@ -14,6 +14,8 @@ A stream is: varint alphabet size, the coder's table, varint payload length, pay
 count is not stored here: the caller knows it (one count per layer serves codes and gaps). Every
 decoder checks each declared size against the bytes left and the caller's bounds before it
 allocates, and decodes exactly ``count`` symbols, so a hostile stream can neither allocate nor spin.
+Bits are packed and unpacked in blocks, so memory stays a few bytes per symbol for any layer size;
+decoded symbols are uint16 (every alphabet is below 4096).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ __all__ = ["CODERS", "MAX_ALPHABET", "encode_symbols", "decode_symbols", "huffma
 
 CODERS = ("fixed", "huffman", "ans")
 MAX_ALPHABET = 4096  # codes of up to 12 bits, gaps up to 4095
+_SYMBOL_DTYPE = np.uint16
+_BLOCK = 1 << 18  # symbols (or bits) handled per vectorised block
 HUFFMAN_MAX_LENGTH = 15  # fits the 4-bit length table
 _ANS_LEVELS = 31  # 5-bit table entries: 0 = absent, v >= 1 means p ~ 2**(-(v - 1) / 2)
 # Exact integer weights 2**(32 - k/2): float64-exact, so encoder and decoder build the same model everywhere.
@@ -44,17 +48,14 @@ def encode_symbols(symbols: np.ndarray, coder: str) -> bytes:
         return b""
     if symbols.min() < 0 or symbols.max() >= MAX_ALPHABET:
         raise ValueError(f"symbols must lie in [0, {MAX_ALPHABET}), got [{symbols.min()}, {symbols.max()}]")
-    symbols = symbols.astype(np.int64)
     alphabet = int(symbols.max()) + 1
     counts = np.bincount(symbols, minlength=alphabet)
     if coder == "fixed":
-        width = _fixed_width(alphabet)
-        return varint(alphabet) + _pack_bits(symbols, np.full(len(symbols), width))
+        return varint(alphabet) + _pack_fixed(symbols, _fixed_width(alphabet))
     if coder == "huffman":
         lengths = huffman_code_lengths(counts)
-        codes = _canonical_codes(lengths)
-        payload = _pack_bits(codes[symbols], lengths[symbols])
-        return varint(alphabet) + _pack_nibbles(lengths) + varint(len(payload)) + payload
+        payload = _pack_bits(symbols, _canonical_codes(lengths), lengths)
+        return varint(alphabet) + _pack_fixed(lengths, 4) + varint(len(payload)) + payload
     levels = _ans_levels(counts)
     # A one-symbol alphabet needs no payload: the count says it all.
     words = _ans_encode(symbols, levels) if alphabet > 1 else np.zeros(0, np.uint32)
@@ -66,7 +67,7 @@ def decode_symbols(reader: ByteReader, coder: str, count: int, max_alphabet: int
     if coder not in CODERS:
         raise ValueError(f"unknown coder {coder!r}")
     if count == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=_SYMBOL_DTYPE)
     alphabet = reader.varint("alphabet size", min(max_alphabet, MAX_ALPHABET))
     if alphabet < 1:
         raise ValueError("empty alphabet for a non-empty stream (corrupt file)")
@@ -74,14 +75,14 @@ def decode_symbols(reader: ByteReader, coder: str, count: int, max_alphabet: int
         width = _fixed_width(alphabet)
         packed = reader.take((count * width + 7) // 8, "fixed-width symbols")
         symbols = _unpack_fixed(packed, count, width)
-        if len(symbols) and int(symbols.max()) >= alphabet:
+        if int(symbols.max()) >= alphabet:
             raise ValueError(f"symbol {int(symbols.max())} outside its alphabet of {alphabet} (corrupt file)")
         return symbols
     if coder == "huffman":
-        lengths = _unpack_fixed(reader.take((alphabet + 1) // 2, "Huffman length table"), alphabet, 4)
+        lengths = _unpack_fixed(reader.take((alphabet + 1) // 2, "Huffman length table"), alphabet, 4).astype(np.int64)
         size = reader.varint("Huffman payload size", reader.remaining)
         return _huffman_decode(reader.take(size, "Huffman payload"), lengths, count)
-    levels = _unpack_fixed(reader.take((5 * alphabet + 7) // 8, "ANS probability table"), alphabet, 5)
+    levels = _unpack_fixed(reader.take((5 * alphabet + 7) // 8, "ANS probability table"), alphabet, 5).astype(np.int64)
     if not levels.any():
         raise ValueError("ANS probability table has no symbols (corrupt file)")
     # Each symbol costs at most 24 bits at constriction's precision: a longer payload is a lie.
@@ -90,7 +91,7 @@ def decode_symbols(reader: ByteReader, coder: str, count: int, max_alphabet: int
     if alphabet == 1:
         if words:
             raise ValueError("ANS payload for a one-symbol alphabet must be empty (corrupt file)")
-        return np.zeros(count, dtype=np.int64)
+        return np.zeros(count, dtype=_SYMBOL_DTYPE)
     # Every symbol costs at least -log2(largest probability) bits, so the payload bounds the count.
     weights = _ANS_WEIGHTS[levels]
     cheapest_bits = -math.log2(float(weights.max() / weights.sum()))
@@ -177,31 +178,53 @@ def _huffman_decode(payload: memoryview, lengths: np.ndarray, count: int) -> np.
         raise ValueError("Huffman length table is not a prefix code (corrupt file)")
     codes = _canonical_codes(lengths)
     order = present[np.argsort(codes[present], kind="stable")]
-    # Lookup by the next `longest` bits; unclaimed slots keep length 0 and are caught below.
-    table_symbol = np.repeat(order, 1 << (longest - lengths[order]))
-    table_length = np.repeat(lengths[order], 1 << (longest - lengths[order]))
-    unclaimed = (1 << longest) - len(table_symbol)
-    table_symbol = np.concatenate([table_symbol, np.zeros(unclaimed, np.int64)])
-    table_length = np.concatenate([table_length, np.zeros(unclaimed, np.int64)])
-    bits = np.concatenate([np.unpackbits(np.frombuffer(payload, np.uint8)), np.zeros(longest, np.uint8)])
-    windows = np.zeros(total_bits, dtype=np.int64)
-    for offset in range(longest):
-        windows = (windows << 1) | bits[offset : offset + total_bits]
-    step = table_length[windows].tolist()
-    starts = [0] * count
-    position = 0
-    try:
-        for index in range(count):
-            starts[index] = position
-            length = step[position]
-            if length == 0:
-                raise ValueError("Huffman payload holds a bit pattern that is no code (corrupt file)")
-            position += length
-    except IndexError:
-        raise ValueError(f"Huffman payload ends before its {count} symbols (truncated or corrupt file)") from None
+    # Lookup by the next `longest` bits. An unclaimed slot (no code starts with those bits) gets a
+    # step far past any block, which ends the walk below and is then reported.
+    invalid = 1 << 62
+    table_symbol = np.zeros(1 << longest, dtype=_SYMBOL_DTYPE)
+    table_length = np.full(1 << longest, invalid, dtype=np.int64)
+    claimed = int(spans.sum())
+    table_symbol[:claimed] = np.repeat(order, 1 << (longest - lengths[order]))
+    table_length[:claimed] = np.repeat(lengths[order], 1 << (longest - lengths[order]))
+    data = np.frombuffer(payload, np.uint8)
+    symbols = np.empty(count, dtype=_SYMBOL_DTYPE)
+    decoded = position = 0
+    # Block by block: the code starting at every bit of the block is looked up at once (vectorised),
+    # then a short loop follows the chain of code lengths from the block's first code.
+    while decoded < count:
+        if position >= total_bits:
+            raise ValueError(f"Huffman payload ends before its {count} symbols (truncated or corrupt file)")
+        block_end = min(position + _BLOCK, total_bits)
+        windows = _bit_windows(data, position, block_end - position, longest)
+        steps = table_length[windows].tolist()
+        starts = []
+        append = starts.append
+        offset, limit = 0, block_end - position
+        for _ in range(count - decoded):
+            if offset >= limit:
+                break
+            append(offset)
+            offset += steps[offset]
+        if offset >= invalid:
+            raise ValueError("Huffman payload holds a bit pattern that is no code (corrupt file)")
+        symbols[decoded : decoded + len(starts)] = table_symbol[windows[starts]]
+        decoded += len(starts)
+        position += offset
     if position > total_bits:
         raise ValueError(f"Huffman payload ends before its {count} symbols (truncated or corrupt file)")
-    return table_symbol[windows[np.array(starts, dtype=np.int64)]]
+    return symbols
+
+
+def _bit_windows(data: np.ndarray, start: int, count: int, width: int) -> np.ndarray:
+    """The ``width`` bits starting at each of bits ``start .. start + count - 1`` (zeros past the end)."""
+    first_byte = start // 8
+    chunk = data[first_byte : (start + count + width + 7) // 8]
+    bits = np.unpackbits(chunk)[start - 8 * first_byte :]
+    bits = np.concatenate([bits, np.zeros(max(0, count + width - len(bits)), np.uint8)])
+    windows = np.zeros(count, dtype=np.int64)
+    for offset in range(width):
+        windows = (windows << 1) | bits[offset : offset + count]
+    return windows
 
 
 # --- rANS ----------------------------------------------------------------------------------------
@@ -243,10 +266,9 @@ def _ans_decode(payload: np.ndarray, levels: np.ndarray, count: int) -> np.ndarr
         raise ValueError(f"ANS payload does not decode ({error})") from None
     if not coder.is_empty():
         raise ValueError("ANS payload has data left after its symbols (corrupt file)")
-    symbols = symbols.astype(np.int64)
-    if int(symbols.max()) >= len(levels) or not levels[symbols].all():
+    if int(symbols.min()) < 0 or int(symbols.max()) >= len(levels) or not levels[symbols].all():
         raise ValueError("ANS payload decodes to a symbol its table does not have (corrupt file)")
-    return symbols
+    return symbols.astype(_SYMBOL_DTYPE)
 
 
 # --- bit packing ---------------------------------------------------------------------------------
@@ -256,29 +278,43 @@ def _fixed_width(alphabet: int) -> int:
     return (alphabet - 1).bit_length()
 
 
-def _pack_bits(values: np.ndarray, widths: np.ndarray) -> bytes:
-    """Concatenate each value's low ``width`` bits, most significant first, into bytes."""
-    longest = int(widths.max()) if len(widths) else 0
-    if longest == 0:
+def _pack_bits(symbols: np.ndarray, code_of: np.ndarray, length_of: np.ndarray) -> bytes:
+    """Concatenate ``code_of[s]`` in ``length_of[s]`` bits, most significant first, for each symbol."""
+    longest = int(length_of.max()) if len(length_of) else 0
+    if longest == 0 or len(symbols) == 0:
         return b""
     shifts = np.arange(longest - 1, -1, -1)
-    # Left-align every code in a `longest`-bit row, then keep the first `width` bits of each row.
-    aligned = values.astype(np.int64) << (longest - widths.astype(np.int64))
-    matrix = ((aligned[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
-    keep = np.arange(longest)[None, :] < widths[:, None]
-    return np.packbits(matrix[keep]).tobytes()
+    pieces, carry = [], np.zeros(0, np.uint8)
+    for start in range(0, len(symbols), _BLOCK):
+        block = symbols[start : start + _BLOCK]
+        widths = length_of[block]
+        # Left-align every code in a `longest`-bit row, then keep the first `width` bits of each row.
+        aligned = code_of[block] << (longest - widths)
+        matrix = ((aligned[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
+        bits = np.concatenate([carry, matrix[np.arange(longest)[None, :] < widths[:, None]]])
+        whole = len(bits) // 8 * 8
+        pieces.append(np.packbits(bits[:whole]).tobytes())
+        carry = bits[whole:]
+    pieces.append(np.packbits(carry).tobytes())
+    return b"".join(pieces)
 
 
 def _pack_fixed(values: np.ndarray, width: int) -> bytes:
-    return _pack_bits(np.asarray(values), np.full(len(values), width))
-
-
-def _pack_nibbles(values: np.ndarray) -> bytes:
-    return _pack_fixed(values, 4)
+    alphabet = int(np.max(values)) + 1 if len(values) else 1
+    return _pack_bits(np.asarray(values), np.arange(alphabet, dtype=np.int64), np.full(alphabet, width, dtype=np.int64))
 
 
 def _unpack_fixed(packed: memoryview | bytes, count: int, width: int) -> np.ndarray:
+    """``count`` values of ``width`` bits each, MSB first (the caller has checked the byte count)."""
+    values = np.zeros(count, dtype=_SYMBOL_DTYPE)
     if width == 0:
-        return np.zeros(count, dtype=np.int64)
-    bits = np.unpackbits(np.frombuffer(packed, np.uint8))[: count * width].reshape(count, width)
-    return bits.astype(np.int64) @ (1 << np.arange(width - 1, -1, -1, dtype=np.int64))
+        return values
+    data = np.frombuffer(packed, np.uint8)
+    weights = (1 << np.arange(width - 1, -1, -1)).astype(np.int32)
+    block = _BLOCK // 8 * 8  # a multiple of 8 symbols starts on a byte boundary
+    for start in range(0, count, block):
+        size = min(block, count - start)
+        chunk = data[start * width // 8 : ((start + size) * width + 7) // 8]
+        bits = np.unpackbits(chunk)[: size * width].reshape(size, width)
+        values[start : start + size] = bits.astype(np.int32) @ weights
+    return values
