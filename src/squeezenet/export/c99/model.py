@@ -41,19 +41,37 @@ def _floats(operation) -> tuple[int, int]:
 
 
 def _arena_calls(network: Network) -> tuple[int, list[str]]:
-    """The arena size and, per operation, the call that reads one end of the arena and writes the other."""
+    """The arena size and, per operation, the call that reads one end of the arena and writes the other.
+
+    A tensor sits at the low end (from 0) or the high end (from arena - extent). An operation writes
+    at the end its input is not at, so the arena must hold extent + output. Max pooling writes in
+    place: output row r only overwrites input that rows before r have consumed (the output is
+    smaller in both height and width, see ``templates/max_pool.c``).
+    """
     sizes = [_floats(operation) for operation in network.operations]
     last = len(sizes) - 1
-    arena = max(
-        (0 if index == 0 else floats_in) + (0 if index == last else floats_out)
-        for index, (floats_in, floats_out) in enumerate(sizes)
-    )
-    calls, source = [], "input"
+    placements: list[tuple[str, int]] = []  # (end, extent) of each operation's output
+    arena, end, extent = 0, None, 0
     for index, (operation, (_, floats_out)) in enumerate(zip(network.operations, sizes)):
+        if index == last:
+            break
+        if isinstance(operation, MaxPool) and end is not None:
+            # In place: at the low end the output then ends at floats_out; at the high end it
+            # still starts where the input started.
+            extent = floats_out if end == "low" else extent
+            placements.append((end, extent))
+            continue
+        end = "low" if end != "low" else "high"
+        arena = max(arena, extent + floats_out)
+        extent = floats_out
+        placements.append((end, extent))
+    calls, source = [], "input"
+    for index, operation in enumerate(network.operations):
         if index == last:
             target = "logits"
         else:
-            target = "sq_arena" if index % 2 == 0 else f"sq_arena + {arena - floats_out}"
+            end, extent = placements[index]
+            target = "sq_arena" if end == "low" else f"sq_arena + {arena - extent}"
         calls.append(f"    {_EMITTERS[type(operation)].function_name(operation)}({source}, {target});\n")
         source = target
     return arena, calls

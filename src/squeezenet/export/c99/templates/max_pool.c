@@ -2,7 +2,9 @@
 static float sq_pool_row[SQUEEZENET_POOL_ROW_FLOATS];
 
 /* Per output row: the maximum down each column of the window's rows first (contiguous, so it
- * vectorises), then along each window of that row. */
+ * vectorises), then along each window of that row. May run in place (output == input): output row
+ * r is written only after its input rows are in sq_pool_row, and it lands before any input that a
+ * later row still needs, because the output is no larger than the input in either dimension. */
 static void sq_max_pool(const float *input, int32_t channels, int32_t height, int32_t width, int32_t kernel,
                         int32_t stride, int32_t out_height, int32_t out_width, float *output)
 {
