@@ -1,0 +1,66 @@
+"""How long the reproduction trains: named schedules, from a wiring check to the paper-length runs.
+
+Every figure in a report names the schedule that produced it. ``short`` is what fits the 2-core CPU
+of this project, shared with other work, in under an hour; ``full`` is a longer CPU run (still far shorter than
+the paper's ImageNet training); ``tiny`` trains a few batches and only proves the wiring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Schedule", "SCHEDULES", "schedule_named"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    epochs: int  # baseline training of AlexNet and SqueezeNet (the same for both: a fair comparison)
+    train_per_class: int | None  # training images per class (None: all but the validation split)
+    val_per_class: int | None  # validation images per class (None: the whole split)
+    batch_size: int
+    lr: float  # one-cycle peak learning rate of the baselines
+    retrain_per_class: int | None  # images per class used by every retraining (pruning, SVD, centroids)
+    prune_epochs: int  # retraining after pruning (Han et al. 2015b)
+    quantize_epochs: int  # retraining of the shared centroids (Han et al. 2016, Sec. 3.3)
+    svd_epochs: int  # fine-tuning after the low-rank factorisation (Denton et al. 2014); 0: none
+    retrain_lr: float  # peak learning rate for retraining pruned / factorised weights
+    centroid_lr: float  # peak learning rate for the codebooks: each centroid sums many weights' gradients
+    sweep_epochs: int  # design-space and bypass trainings
+    sweep_train_per_class: int | None
+    sweep_batch_size: int
+    sweep_lr: float
+    resumable: bool = True  # trainings keep a resume checkpoint (off for the wiring check: no large writes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        train = "all" if self.train_per_class is None else str(self.train_per_class)
+        sweep = "all" if self.sweep_train_per_class is None else str(self.sweep_train_per_class)
+        return (f"schedule '{self.name}': baselines {self.epochs} epoch(s) on {train} images/class, batch "
+                f"{self.batch_size}, one-cycle peak lr {self.lr}; retraining on {self.retrain_per_class or 'all'} "
+                f"images/class: pruning {self.prune_epochs} epoch(s), centroids {self.quantize_epochs}, SVD "
+                f"{self.svd_epochs}; sweeps {self.sweep_epochs} epoch(s) on {sweep} images/class")
+
+
+SCHEDULES: dict[str, Schedule] = {
+    "tiny": Schedule("tiny", epochs=1, train_per_class=4, val_per_class=None, batch_size=8, lr=0.05,
+                     retrain_per_class=4, prune_epochs=1, quantize_epochs=1, svd_epochs=1, retrain_lr=0.01,
+                     centroid_lr=1e-4, sweep_epochs=1, sweep_train_per_class=4, sweep_batch_size=8, sweep_lr=0.05,
+                     resumable=False),
+    "short": Schedule("short", epochs=4, train_per_class=2000, val_per_class=None, batch_size=128, lr=0.1,
+                      retrain_per_class=500, prune_epochs=2, quantize_epochs=1, svd_epochs=1, retrain_lr=0.005,
+                      centroid_lr=1e-4, sweep_epochs=3, sweep_train_per_class=750, sweep_batch_size=64,
+                      sweep_lr=0.1),
+    "full": Schedule("full", epochs=30, train_per_class=None, val_per_class=None, batch_size=256, lr=0.2,
+                     retrain_per_class=None, prune_epochs=4, quantize_epochs=2, svd_epochs=2, retrain_lr=0.005,
+                     centroid_lr=1e-4, sweep_epochs=15, sweep_train_per_class=None, sweep_batch_size=256,
+                     sweep_lr=0.2),
+}
+
+
+def schedule_named(name: str) -> Schedule:
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
+    return SCHEDULES[name]

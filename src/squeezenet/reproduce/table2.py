@@ -1,0 +1,288 @@
+"""Table 2 of the SqueezeNet paper, regenerated on CIFAR-10 with the 32x32 variants.
+
+Rows (the paper's, then ours beyond it):
+- AlexNet: the baseline, + SVD (Denton et al. 2014), + network pruning (Han et al. 2015b),
+  + Deep Compression (Han et al. 2016: prune, retrain, quantize, retrain centroids, Huffman);
+- SqueezeNet: the baseline, + Deep Compression at 8 and 6 bits (Huffman, as in the paper);
+  beyond the paper: pruning alone, the rANS coder and 4 bits.
+
+Both baselines train with BatchNorm (``alexnet_cifar_bn``, ``squeezenet_cifar_bn``) for the same
+schedule; BatchNorm is folded into the convolutions before any compression, so every compressed
+model is a plain BN-free network. Sizes are bytes: float32 parameters for the dense and SVD rows,
+Han et al.'s sparse float32 + relative-index count for the pruned rows, and the exact size of the
+``.sqz`` file for the Deep Compression rows, whose accuracy is measured on the model read back from
+that file. Accuracy is on the validation split (last images of every class), never the test split.
+
+Every step is a cached run (``runs.RunCache``): a rerun only redoes the steps whose settings changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from squeezenet.compress.sqz import read_sqz_model
+from squeezenet.compress.svd import factorize_model, fp32_bytes
+from squeezenet.models import count_parameters, fold_batch_norm, model_from_spec, squeezenet_cifar, alexnet_cifar
+from squeezenet.reproduce.deep_compression import (
+    layer_settings,
+    nonzero_fraction,
+    prune_and_retrain,
+    quantize_and_retrain,
+    sparse_fp32_bytes,
+    write_compressed,
+)
+from squeezenet.reproduce.runs import RunCache
+from squeezenet.reproduce.training import Splits, accuracy, data_settings, fit
+from squeezenet.safe_io import atomic_write_bytes
+from squeezenet.weights import load_model, save_checkpoint
+
+__all__ = ["ROW_GROUPS", "Table2Plan", "TABLE2_PLAN", "table2_rows"]
+
+ROW_GROUPS = ("alexnet", "squeezenet")
+
+
+@dataclass(frozen=True)
+class Table2Plan:
+    """The compression settings of the rows (the knobs of the paper's Table 2)."""
+
+    # Han et al. 2015b pruned AlexNet to 11% (conv ~35% kept, fc ~9%); first layer kept denser.
+    alexnet_sparsity: tuple[float, float, float, float] = (0.3, 0.65, 0.91, 0.75)  # first, conv, fc, last
+    alexnet_bits: tuple[int, int, int, int] = (8, 8, 5, 5)  # Deep Compression: conv 8 bits, fc 5 bits
+    alexnet_svd_rank: int = 256  # on the two 4096x4096 fc layers: ~5x fewer parameters, as the paper's SVD row
+    alexnet_svd_layers: tuple[str, ...] | None = None  # None: every fc layer but the classifier
+    # The published SqueezeNet Deep Compression model keeps 33% of the weights.
+    squeezenet_sparsity: tuple[float, float, float, float] = (0.3, 0.67, 0.67, 0.5)
+    squeezenet_bits: tuple[int, ...] = (8, 6, 4)
+    squeezenet_coders: tuple[str, ...] = ("huffman", "ans")
+
+    def to_dict(self) -> dict:
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+
+
+TABLE2_PLAN = Table2Plan()
+ALEXNET_ARCH = "alexnet_cifar_bn"
+SQUEEZENET_ARCH = "squeezenet_cifar_bn"
+
+
+def _by_role(model, values) -> dict:
+    first, conv, linear, last = values
+    return layer_settings(model, first=first, hidden_conv=conv, hidden_linear=linear, last=last)
+
+
+def _baseline(cache: RunCache, name: str, build: Callable[[], torch.nn.Module], splits: Splits, schedule,
+              show_progress: bool):
+    """Train the BN model, fold BN, save the folded model and its accuracy."""
+    torch.manual_seed(0)
+    spec = build().spec.to_dict()
+    settings = {"step": "baseline", "spec": spec, **data_settings(splits), "epochs": schedule.epochs,
+                "batch_size": schedule.batch_size, "lr": schedule.lr, "seed": 0}
+
+    def compute(folder: Path) -> dict:
+        torch.manual_seed(0)
+        model = model_from_spec(spec)
+        training = fit(model, splits.train, epochs=schedule.epochs, lr=schedule.lr, batch_size=schedule.batch_size,
+                       folder=folder, show_progress=show_progress, resumable=schedule.resumable)
+        folded = fold_batch_norm(model.to(memory_format=torch.contiguous_format))
+        save_checkpoint(folder / "model.pth", folded)
+        return {"training": training, "parameters": count_parameters(folded), "fp32_bytes": fp32_bytes(folded),
+                **accuracy(folded, splits.val)}
+
+    return cache.run(name, settings, compute)
+
+
+def _retrainer(splits: Splits, schedule, folder: Path, epochs: int, lr: float, show_progress: bool):
+    def retrain(model) -> None:
+        if epochs > 0:
+            fit(model, splits.retrain, epochs=epochs, lr=lr, batch_size=schedule.batch_size, folder=folder,
+                show_progress=show_progress, resumable=schedule.resumable)
+    return retrain
+
+
+def _pruned(cache: RunCache, name: str, parent, sparsity_values, splits: Splits, schedule, show_progress: bool):
+    settings = {"step": "prune", "parent": parent.key, "sparsity": list(sparsity_values), **data_settings(splits),
+                "epochs": schedule.prune_epochs, "lr": schedule.retrain_lr, "batch_size": schedule.batch_size}
+
+    def compute(folder: Path) -> dict:
+        model = load_model(parent.folder / "model.pth").train()
+        kept = prune_and_retrain(model, _by_role(model, sparsity_values),
+                                 _retrainer(splits, schedule, folder, schedule.prune_epochs, schedule.retrain_lr,
+                                            show_progress))
+        model = model.to(memory_format=torch.contiguous_format)
+        save_checkpoint(folder / "model.pth", model)
+        return {"kept": kept, "nonzero_fraction": nonzero_fraction(model), "sparse_bytes": sparse_fp32_bytes(model),
+                **accuracy(model, splits.val)}
+
+    return cache.run(name, settings, compute)
+
+
+def _deep_compressed(cache: RunCache, name: str, parent, bits_values, coders, splits: Splits, schedule,
+                     show_progress: bool):
+    """Quantize the pruned parent, retrain the centroids, write one .sqz per coder, score each file."""
+    settings = {"step": "quantize", "parent": parent.key, "bits": list(bits_values), "coders": list(coders),
+                **data_settings(splits), "epochs": schedule.quantize_epochs, "lr": schedule.centroid_lr,
+                "batch_size": schedule.batch_size}
+
+    def compute(folder: Path) -> dict:
+        model = load_model(parent.folder / "model.pth").train()
+        bits = _by_role(model, bits_values)
+        quantizations = quantize_and_retrain(
+            model, bits, _retrainer(splits, schedule, folder, schedule.quantize_epochs, schedule.centroid_lr,
+                                    show_progress))
+        model = model.to(memory_format=torch.contiguous_format).eval()
+        files = {}
+        for coder in coders:
+            path = folder / f"{name}-{coder}.sqz"
+            breakdown = write_compressed(path, model, quantizations, bits, coder)
+            decoded = read_sqz_model(path)
+            files[coder] = {"file": path.name, "bytes": path.stat().st_size, "breakdown": breakdown,
+                            **accuracy(decoded, splits.val)}
+        return {"bits": bits, "files": files, "nonzero_fraction": nonzero_fraction(model)}
+
+    return cache.run(name, settings, compute)
+
+
+def _svd(cache: RunCache, name: str, parent, rank: int, layers, splits: Splits, schedule, show_progress: bool):
+    settings = {"step": "svd", "parent": parent.key, "rank": rank, **data_settings(splits),
+                "epochs": schedule.svd_epochs, "lr": schedule.retrain_lr, "batch_size": schedule.batch_size}
+    if layers is not None:  # the default (the fc layers) keeps the settings, and so the cache key, it had
+        settings["layers"] = list(layers)
+
+    def compute(folder: Path) -> dict:
+        model = load_model(parent.folder / "model.pth")
+        chosen = list(layers) if layers is not None else [
+            n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)][:-1]
+        factorized, ranks = factorize_model(model, rank=rank, layers=chosen)
+        factorized.train()
+        _retrainer(splits, schedule, folder, schedule.svd_epochs, schedule.retrain_lr, show_progress)(factorized)
+        return {"ranks": ranks, "fp32_bytes": fp32_bytes(factorized), "parameters": count_parameters(factorized),
+                **accuracy(factorized, splits.val)}
+
+    return cache.run(name, settings, compute)
+
+
+def _row(architecture, approach, data_type, original, compressed, alexnet_bytes, result, *, file=None,
+         note="") -> dict:
+    return {"track": "CIFAR-10", "architecture": architecture, "approach": approach, "data_type": data_type,
+            "original_bytes": original, "compressed_bytes": compressed,
+            "reduction_vs_alexnet": alexnet_bytes / compressed if alexnet_bytes else None,
+            "top1": result["top1"], "top5": result["top5"], "file": file, "note": note}
+
+
+def table2_rows(splits: Splits, schedule, cache: RunCache, *, groups=ROW_GROUPS, results_dir: Path | None = None,
+                plan: Table2Plan | None = None, show_progress: bool = False,
+                log: Callable[[str], None] = lambda text: None) -> list[dict]:
+    """Run (or read back) every step of the chosen row groups and return the CIFAR-10 rows."""
+    plan = plan if plan is not None else TABLE2_PLAN
+    unknown = sorted(set(groups) - set(ROW_GROUPS))
+    if unknown:
+        raise ValueError(f"unknown Table 2 row group(s) {', '.join(unknown)}; choose from {', '.join(ROW_GROUPS)}")
+    rows = []
+    # Reduction vs AlexNet needs AlexNet's fp32 size only, which the architecture fixes.
+    alexnet_bytes = 4 * count_parameters(fold_batch_norm(alexnet_cifar(batch_norm=True)))
+    if "alexnet" in groups:
+        log("AlexNet baseline")
+        base = _baseline(cache, "alexnet", lambda: alexnet_cifar(batch_norm=True), splits, schedule, show_progress)
+        original = base.result["fp32_bytes"]
+        rows.append(_row("AlexNet", "None (baseline)", "32 bit", original, original, alexnet_bytes, base.result))
+        log("AlexNet + SVD")
+        svd = _svd(cache, "alexnet-svd", base, plan.alexnet_svd_rank, plan.alexnet_svd_layers, splits, schedule,
+                   show_progress)
+        where = "fc" if plan.alexnet_svd_layers is None else ", ".join(plan.alexnet_svd_layers)
+        rows.append(_row("AlexNet", f"SVD (rank {plan.alexnet_svd_rank} {where})", "32 bit", original,
+                         svd.result["fp32_bytes"], alexnet_bytes, svd.result))
+        log("AlexNet + pruning")
+        pruned = _pruned(cache, "alexnet-pruned", base, plan.alexnet_sparsity, splits, schedule, show_progress)
+        rows.append(_row("AlexNet", "Network Pruning", "32 bit", original, pruned.result["sparse_bytes"],
+                         alexnet_bytes, pruned.result,
+                         note=f"{100 * pruned.result['nonzero_fraction']:.1f}% weights kept"))
+        log("AlexNet + Deep Compression")
+        compressed = _deep_compressed(cache, "alexnet-dc", pruned, plan.alexnet_bits, ("huffman",), splits,
+                                      schedule, show_progress)
+        entry = compressed.result["files"]["huffman"]
+        rows.append(_row("AlexNet", "Deep Compression (Huffman)", "5-8 bit", original, entry["bytes"], alexnet_bytes,
+                         entry, note="conv 8 bit, fc 5 bit"))
+    if "squeezenet" in groups:
+        log("SqueezeNet baseline")
+        base = _baseline(cache, "squeezenet", lambda: squeezenet_cifar(batch_norm=True), splits, schedule,
+                         show_progress)
+        original = base.result["fp32_bytes"]
+        rows.append(_row("SqueezeNet", "None", "32 bit", original, original, alexnet_bytes, base.result))
+        log("SqueezeNet + pruning")
+        pruned = _pruned(cache, "squeezenet-pruned", base, plan.squeezenet_sparsity, splits, schedule, show_progress)
+        rows.append(_row("SqueezeNet", "Network Pruning (beyond paper)", "32 bit", original,
+                         pruned.result["sparse_bytes"], alexnet_bytes, pruned.result,
+                         note=f"{100 * pruned.result['nonzero_fraction']:.1f}% weights kept"))
+        for bits in plan.squeezenet_bits:
+            log(f"SqueezeNet + Deep Compression {bits}-bit")
+            compressed = _deep_compressed(cache, f"squeezenet-dc{bits}", pruned, (bits,) * 4, plan.squeezenet_coders,
+                                          splits, schedule, show_progress)
+            for coder in plan.squeezenet_coders:
+                entry = compressed.result["files"][coder]
+                beyond = coder != "huffman" or bits not in (8, 6)
+                label = f"Deep Compression ({'Huffman' if coder == 'huffman' else 'rANS'})"
+                file = None
+                if results_dir is not None:
+                    results_dir.mkdir(parents=True, exist_ok=True)
+                    target = results_dir / f"squeezenet_cifar_dc{bits}bit_{coder}.sqz"
+                    atomic_write_bytes(target, (compressed.folder / entry["file"]).read_bytes())
+                    file = str(target)
+                rows.append(_row("SqueezeNet", label + (" (beyond paper)" if beyond else ""), f"{bits} bit",
+                                 original, entry["bytes"], alexnet_bytes, entry, file=file,
+                                 note=f"{100 * compressed.result['nonzero_fraction']:.1f}% weights kept"))
+    return rows
+
+
+TABLE2_COLUMNS = ["track", "architecture", "approach", "data_type", "original_bytes", "compressed_bytes",
+                  "reduction_vs_alexnet", "top1", "top5", "file", "note"]
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def write_table2_report(rows: list[dict], out: Path, stamp, notes: list[str]) -> dict:
+    """``table2.md`` (a compact table and a notes paragraph) and ``table2.csv`` (every number)."""
+    from squeezenet.reproduce.report import markdown_table, write_csv, write_markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    header = ["Track", "Architecture", "Compression approach", "Data type", "Original → compressed (bytes)",
+              "Reduction vs AlexNet", "Top-1", "Top-5"]
+    body = []
+    for row in rows:
+        reduction = row.get("reduction_vs_alexnet")
+        body.append([row["track"], row["architecture"], row["approach"], row["data_type"],
+                     f"{row['original_bytes']:,} → {row['compressed_bytes']:,}",
+                     "n/a" if reduction is None else f"{reduction:.1f}x", _percent(row["top1"]),
+                     _percent(row["top5"])])
+    write_markdown(out / "table2.md", "Table 2, reproduced", stamp, [markdown_table(header, body), " ".join(notes)])
+    write_csv(out / "table2.csv", rows, TABLE2_COLUMNS)
+    return {"markdown": str(out / "table2.md"), "csv": str(out / "table2.csv")}
+
+
+def table2_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp, groups=ROW_GROUPS,
+                  results_dir: Path | None = None, imagenet_photos=None, imagenet_net=None, imagenet_sqz=(),
+                  show_progress: bool = False, log: Callable[[str], None] = lambda text: None) -> dict:
+    """Run the rows, add the ImageNet-track rows when photos and the published model are given,
+    and write ``table2.md`` / ``table2.csv`` into ``out``."""
+    rows = table2_rows(splits, schedule, cache, groups=groups, results_dir=results_dir, show_progress=show_progress,
+                       log=log)
+    if imagenet_photos and imagenet_net:
+        from squeezenet.reproduce.imagenet_track import imagenet_rows
+
+        log("ImageNet track")
+        rows += imagenet_rows(cache, imagenet_photos, imagenet_net, list(imagenet_sqz), cache.root / "imagenet")
+    notes = [
+        f"CIFAR-10 rows: 32x32 variants trained with BatchNorm ({schedule.describe()}), BatchNorm folded before",
+        "compression; accuracy on the validation split (the last", f"{splits.val_split} images per class of the",
+        f"training folder, {len(splits.val)} images; the test split is not used). Sizes: float32 parameters",
+        "(baselines, SVD), non-zero float32 values + 4/5-bit relative indices (pruning), exact .sqz file bytes",
+        "(Deep Compression; accuracy measured on the model decoded from the file). Reduction vs AlexNet: against",
+        "the fp32 AlexNet of the same track. ImageNet rows: scored on the evaluation half of the sample photos",
+        "(Caffe preprocessing), not on ImageNet val.",
+    ]
+    files = write_table2_report(rows, out, stamp, notes)
+    return {"rows": rows, **files}

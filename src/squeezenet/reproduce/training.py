@@ -1,0 +1,96 @@
+"""The data splits and the train / retrain / evaluate calls every reproduction shares.
+
+Accuracy is measured on the validation split (the last ``val_split`` images of every class of the
+training folder); the CIFAR-10 test split is never read. Training goes through the project's
+trainer (``squeezenet.train.train_model``), so masks and tied codebooks held by parametrizations
+stay in force while it retrains, and an interrupted run resumes from its folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from squeezenet.train import config_for_preset, evaluate_accuracy, train_model
+from squeezenet.training_data import ImageSet, load_image_folder
+
+__all__ = ["Splits", "load_splits", "per_class", "fit", "accuracy", "data_settings"]
+
+
+@dataclass
+class Splits:
+    train: ImageSet  # baseline training images
+    val: ImageSet  # validation: accuracy of every row
+    retrain: ImageSet  # images for every retraining
+    sweep: ImageSet  # images for the design-space and bypass trainings
+    root: Path
+    val_split: int
+
+
+def per_class(images: ImageSet, count: int | None) -> ImageSet:
+    """The first ``count`` images of every class (in file order); all of them for None."""
+    if count is None:
+        return images
+    if count < 1:
+        raise ValueError(f"images per class must be at least 1, got {count}")
+    labels = images.labels.numpy()
+    keep = np.sort(np.concatenate([np.flatnonzero(labels == label)[:count] for label in np.unique(labels)]))
+    return replace(
+        images,
+        paths=[images.paths[i] for i in keep],
+        labels=images.labels[torch.from_numpy(keep)],
+        pixel_rows=None if images.pixel_rows is None else images.pixel_rows[keep],
+    )
+
+
+def load_splits(data: str | Path, schedule, *, val_split: int, show_progress: bool) -> Splits:
+    """Read the ImageFolder at ``data`` once (decoded-image cache) and cut the schedule's subsets."""
+    root = Path(data)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    if val_split < 1:
+        raise ValueError(f"the validation split must hold at least 1 image per class, got {val_split}")
+    train, val = load_image_folder(root, preset="cifar", image_size=32, val_split=val_split,
+                                   show_progress=show_progress)
+    return Splits(
+        train=per_class(train, schedule.train_per_class),
+        val=per_class(val, schedule.val_per_class),
+        retrain=per_class(train, schedule.retrain_per_class),
+        sweep=per_class(train, schedule.sweep_train_per_class),
+        root=root,
+        val_split=val_split,
+    )
+
+
+def data_settings(splits: Splits) -> dict:
+    """What identifies the data in a run's settings: the folder and the sizes of its splits."""
+    return {"data": str(splits.root.resolve()), "val_split": splits.val_split, "train_images": len(splits.train),
+            "val_images": len(splits.val), "retrain_images": len(splits.retrain), "sweep_images": len(splits.sweep)}
+
+
+def fit(model: nn.Module, images: ImageSet, *, epochs: int, lr: float, batch_size: int, folder: Path,
+        val: ImageSet | None = None, show_progress: bool = False, seed: int = 0, resumable: bool = True) -> dict:
+    """Train ``model`` in place with the trainer's ``fast`` recipe (one-cycle SGD).
+
+    ``resumable``: the trainer checkpoints every epoch into ``folder/train`` and an interrupted run
+    continues from there."""
+    run_folder = folder / "train"
+    config = config_for_preset(
+        "fast", arch=type(model).__name__, epochs=epochs, lr=lr, batch_size=min(batch_size, len(images)),
+        out=str(run_folder) if resumable else None, resume=resumable and (run_folder / "last.pth").exists(),
+        show_progress=show_progress,
+        device="cpu", seed=seed, eval_batch_size=500)
+    result = train_model(model, images, val, config)
+    result.pop("skipped", None)
+    return {key: result[key] for key in ("epochs", "loss", "top1", "top5", "images_per_second", "seconds", "history")}
+
+
+def accuracy(model: nn.Module, val: ImageSet) -> dict:
+    """Top-1 / top-5 (fractions) in float32, the same for every row."""
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    result = evaluate_accuracy(model, val, batch_size=500, device="cpu", autocast_dtype=None, channels_last=False)
+    return {"top1": result["top1"], "top5": result["top5"], "val_images": result["images"]}

@@ -1,0 +1,161 @@
+"""`squeezenet reproduce` on a tiny real slice of CIFAR-10: the wiring of every Table 2 row, the
+run cache, and the report files (the numbers of the tiny schedule mean nothing)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+
+from squeezenet.cli import main
+from squeezenet.compress.sqz import read_sqz_model, sqz_breakdown
+from squeezenet.models import count_parameters, fold_batch_norm, squeezenet_cifar
+from squeezenet.reproduce import design_space, table2
+from squeezenet.reproduce.runs import RunCache, settings_key
+from squeezenet.reproduce.table2 import Table2Plan
+from squeezenet.reproduce.training import per_class
+from squeezenet.training_data import load_image_folder
+
+IMAGES_PER_CLASS = 6  # 4 train (the tiny schedule's 4 per class) + 2 validation
+VAL_SPLIT = 2
+
+
+@pytest.fixture()
+def cifar_slice(cifar_train, tmp_path, monkeypatch):
+    """The first images of every class of the real CIFAR-10 train split, as a folder of symlinks;
+    every cache (decoded images, finished runs) lives under tmp_path."""
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "cifar"
+    for class_dir in sorted(p for p in cifar_train.iterdir() if p.is_dir()):
+        (root / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.iterdir())[:IMAGES_PER_CLASS]:
+            os.symlink(image, root / class_dir.name / image.name)
+    return root
+
+
+def _reproduce(capsys, *args: str) -> dict:
+    code = main(["reproduce", *args, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def test_table2_every_row_cache_and_reports(cifar_slice, tmp_path, capsys, monkeypatch):
+    # The default SVD row factorises the two 4096x4096 fc layers (a float64 SVD, ~30 s of CPU each);
+    # the wiring check factorises two convolutions instead, through the same code.
+    plan = Table2Plan(alexnet_svd_rank=16, alexnet_svd_layers=("features.6", "features.8"))
+    monkeypatch.setattr(table2, "TABLE2_PLAN", plan)
+    out, results = tmp_path / "reports", tmp_path / "results"
+    args = ("table2", "--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT),
+            "--out", str(out), "--results", str(results), "--threads", "2")
+    first = _reproduce(capsys, *args)
+    rows = first["rows"]
+    labels = [(row["architecture"], row["approach"], row["data_type"]) for row in rows]
+    assert labels[:4] == [("AlexNet", "None (baseline)", "32 bit"), ("AlexNet", "SVD (rank 16 features.6, features.8)", "32 bit"),
+                          ("AlexNet", "Network Pruning", "32 bit"), ("AlexNet", "Deep Compression (Huffman)", "5-8 bit")]
+    assert [row["architecture"] for row in rows[4:]] == ["SqueezeNet"] * 8
+    assert [row["data_type"] for row in rows[6:]] == ["8 bit", "8 bit", "6 bit", "6 bit", "4 bit", "4 bit"]
+    # Sizes: AlexNet fp32 is 4 bytes per parameter of the folded model; every compression shrinks it.
+    alexnet_bytes = rows[0]["original_bytes"]
+    assert alexnet_bytes == 4 * 35_855_178
+    assert all(row["compressed_bytes"] < row["original_bytes"] for row in rows[1:4] + rows[5:])
+    assert rows[4]["compressed_bytes"] == 4 * count_parameters(fold_batch_norm(squeezenet_cifar(batch_norm=True)))
+    for row in rows:
+        assert row["reduction_vs_alexnet"] == pytest.approx(alexnet_bytes / row["compressed_bytes"])
+        assert 0.0 <= row["top1"] <= row["top5"] <= 1.0
+    # The compressed SqueezeNet rows are real .sqz files of exactly the reported size, readable back.
+    for row in rows[6:]:
+        assert os.path.getsize(row["file"]) == row["compressed_bytes"] == sqz_breakdown(row["file"])["total"]
+        model = read_sqz_model(row["file"])
+        assert count_parameters(model) == rows[4]["compressed_bytes"] // 4
+    assert rows[8]["compressed_bytes"] < rows[6]["compressed_bytes"]  # 6 bits are smaller than 8
+    assert first["runs_computed"] == 9 and first["runs_reused"] == 0
+    # The reports: a markdown table with the stamp, and a csv with one line per row.
+    text = (out / "table2.md").read_text()
+    assert text.count("\n| CIFAR-10 |") == 12
+    assert f"Command: `squeezenet reproduce table2 --data {cifar_slice}" in text and "Machine: " in text and "Date: " in text
+    with open(out / "table2.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [int(line["compressed_bytes"]) for line in table] == [row["compressed_bytes"] for row in rows]
+    # A rerun with the same settings redoes nothing and reports the same rows.
+    second = _reproduce(capsys, *args)
+    assert second["runs_computed"] == 0 and second["runs_reused"] == 9
+    assert [row["compressed_bytes"] for row in second["rows"]] == [row["compressed_bytes"] for row in rows]
+    assert [row["top1"] for row in second["rows"]] == [row["top1"] for row in rows]
+
+
+def test_design_space_and_bypass_reports(cifar_slice, tmp_path, capsys, monkeypatch):
+    # Two points per sweep keep the test short; the sweep code is the one the CLI runs.
+    monkeypatch.setattr(design_space, "SQUEEZE_RATIOS", (0.125, 0.25))
+    monkeypatch.setattr(design_space, "PCT3X3_VALUES", (0.25, 0.5))
+    out = tmp_path / "reports"
+    common = ("--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT), "--out", str(out))
+    sweep = _reproduce(capsys, "design-space", *common)
+    assert [(row["sweep"], row["squeeze_ratio"], row["pct3x3"]) for row in sweep["rows"]] == [
+        ("squeeze ratio", 0.125, 0.5), ("squeeze ratio", 0.25, 0.5), ("pct3x3", 0.5, 0.25), ("pct3x3", 0.5, 0.5)]
+    sizes = [row["parameters"] for row in sweep["rows"]]
+    assert sizes[0] < sizes[1] and sizes[2] < sizes[3]  # more squeeze filters, more 3x3 filters: bigger
+    assert sweep["runs_computed"] == 4
+    bypass = _reproduce(capsys, "bypass", *common)
+    vanilla, simple, complex_ = bypass["rows"]
+    assert simple["parameters"] == vanilla["parameters"] < complex_["parameters"]
+    assert bypass["runs_computed"] == 2 and bypass["runs_reused"] == 1  # vanilla is the SR=0.125 sweep point
+    for name in ("design_space.md", "bypass.md"):
+        assert "Command: `squeezenet reproduce" in (out / name).read_text()
+    for name in ("design_space_sr.png", "design_space_pct3x3.png", "bypass.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len((out / "design_space.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_imagenet_track_rows(published_net, imagenet_samples, tmp_path):
+    from squeezenet.reproduce.imagenet_track import imagenet_rows
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in sorted(imagenet_samples.glob("*.JPEG"))[:4]:
+        os.symlink(path, photos / path.name)
+    rows = imagenet_rows(RunCache(tmp_path / "runs"), photos, published_net, [], tmp_path / "work")
+    published, reencoded = rows
+    assert published["compressed_bytes"] == 675_763 and published["original_bytes"] == 4 * 1_248_424
+    assert published["track"] == "ImageNet (2 sample photos)"  # the evaluation half only
+    # The re-encoding is lossless: the same predictions from a smaller file.
+    assert reencoded["compressed_bytes"] < published["compressed_bytes"]
+    assert (reencoded["top1"], reencoded["top5"]) == (published["top1"], published["top5"])
+
+
+def test_run_cache_reuses_and_redoes(tmp_path):
+    cache = RunCache(tmp_path)
+    calls = []
+
+    def compute(folder):
+        calls.append(folder)
+        (folder / "artifact.txt").write_text("made")
+        return {"value": len(calls)}
+
+    first = cache.run("step", {"lr": 0.1}, compute)
+    again = cache.run("step", {"lr": 0.1}, compute)
+    changed = cache.run("step", {"lr": 0.2}, compute)
+    assert (first.result, again.result, changed.result) == ({"value": 1}, {"value": 1}, {"value": 2})
+    assert again.reused and not changed.reused and first.folder == again.folder != changed.folder
+    assert settings_key({"a": 1, "b": 2}) == settings_key({"b": 2, "a": 1})
+    (first.folder / "result.json").write_text("{not json")  # a damaged record is redone, not trusted
+    assert cache.run("step", {"lr": 0.1}, compute).result == {"value": 3}
+    with pytest.raises(ValueError, match="plain JSON"):
+        cache.run("step", {"lr": object()}, compute)
+
+
+def test_per_class_subset(cifar_slice):
+    train, val = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=VAL_SPLIT,
+                                   show_progress=False)
+    subset = per_class(train, 3)
+    assert len(train) == 40 and len(val) == 20 and len(subset) == 30
+    assert subset.labels.bincount().tolist() == [3] * 10
+    assert set(subset.paths) <= set(train.paths) and not set(subset.paths) & set(val.paths)
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["reproduce", "table2", "--data", str(tmp_path / "missing"), "--schedule", "tiny"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("squeezenet reproduce: error:") and "missing" in error and "\n" not in error
