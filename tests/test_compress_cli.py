@@ -127,3 +127,30 @@ def test_finetune_wiring_on_a_cifar_slice(cifar_train, capsys, tmp_path, monkeyp
     for _, module in weight_layers(model):
         assert float((module.weight == 0).float().mean()) >= 0.5 - 1 / module.weight.numel()
         assert len(torch.unique(module.weight)) <= 2**4
+
+
+def test_preset_hook_runs_a_registered_preset_on_unlabelled_photos(published_net, imagenet_samples, capsys, tmp_path,
+                                                                   monkeypatch):
+    """The --preset wiring with a tiny stand-in preset (the real one takes minutes: see BENCHMARKS.md)."""
+    from squeezenet.compress import presets
+    from squeezenet.compress.distill import DistillConfig
+
+    tiny = presets.CompressionPreset(name="tiny-test", description="test only", candidate_bits=(6,),
+                                     distortion_budget=1.0, sensitivity_every=100,
+                                     distill=DistillConfig(epochs=1, batch_size=2))
+    monkeypatch.setitem(presets.PRESETS, "tiny-test", tiny)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for photo in sorted(imagenet_samples.glob("*.JPEG"))[:4]:
+        (photos / photo.name).symlink_to(photo)
+    out = tmp_path / "preset.sqz"
+    result = run_json(capsys, "compress", "--weights", str(published_net), "--out", str(out), "--preset", "tiny-test",
+                      "--calibration-data", str(photos))
+    assert result["preset"] == "tiny-test" and result["calibration_images"] == 2  # the even half only
+    assert set(result["bits"].values()) == {6}
+    assert result["bytes"] == out.stat().st_size
+    model = load_model(out)
+    assert all(len(torch.unique(module.weight)) <= 2**6 for _, module in weight_layers(model))
+    line = run_failing(capsys, "compress", "--weights", str(published_net), "--out", str(out), "--preset", "tiny-test",
+                       "--bits", "8", "--calibration-data", str(photos))
+    assert "--preset sets" in line

@@ -55,6 +55,8 @@ def run(args) -> dict:
         raise ValueError("--epochs, --batch-size and --prune-rounds must be at least 1")
     if Path(args.out).resolve() == resolve_weights(args.weights).resolve():
         raise ValueError("--out must not overwrite the input --weights")
+    if args.preset is not None:
+        _check_preset_arguments(args)
     model = load_model_from_args(args)
     if args.preset is not None:
         return _run_preset(args, model)
@@ -124,6 +126,17 @@ def _retrainer(args, model, log: list[dict]):
     return retrain
 
 
+def _check_preset_arguments(args) -> None:
+    from squeezenet.compress import presets
+
+    if args.preset not in presets.PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose from {', '.join(presets.PRESETS)}")
+    if any(value is not None for value in (args.prune, args.bits, args.coder, args.finetune_data)):
+        raise ValueError("--preset sets the bits, pruning, coder and fine-tuning itself; drop those options")
+    if args.calibration_data is None:
+        raise ValueError(f"preset {args.preset} needs --calibration-data (a folder of unlabelled photos)")
+
+
 def _run_preset(args, model) -> dict:
     import torch
 
@@ -133,12 +146,6 @@ def _run_preset(args, model) -> dict:
     from squeezenet.models import count_parameters, fold_batch_norm, weight_layers
     from squeezenet.safe_io import atomic_write_bytes
 
-    if args.preset not in presets.PRESETS:
-        raise ValueError(f"unknown preset {args.preset!r}; choose from {', '.join(presets.PRESETS)}")
-    if any(value is not None for value in (args.prune, args.bits, args.coder, args.finetune_data)):
-        raise ValueError("--preset sets the bits, pruning, coder and fine-tuning itself; drop those options")
-    if args.calibration_data is None:
-        raise ValueError(f"preset {args.preset} needs --calibration-data (a folder of unlabelled photos)")
     preset = presets.PRESETS[args.preset]
     teacher = fold_batch_norm(model)
     crop = teacher.spec.input_size
