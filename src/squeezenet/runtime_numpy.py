@@ -71,8 +71,11 @@ def read_sqz_layers(path: str | os.PathLike) -> tuple[dict, list[SparseLayer]]:
         raise ValueError(f"{path}: CRC32 mismatch: the .sqz file is corrupt or truncated")
     reader = ByteReader(data, 4, len(data) - 4)
     try:
-        spec_bytes = reader.take(reader.varint("spec size", 1 << 16), "architecture spec")
-        spec = json.loads(zlib.decompress(spec_bytes))
+        header = json.loads(zlib.decompress(reader.take(reader.varint("spec size", 1 << 16), "JSON header")))
+        # The JSON header is {"spec": architecture, "classes": [...], "preprocess": name}.
+        spec = header.get("spec") if isinstance(header, dict) else None
+        if not isinstance(spec, dict):
+            raise ValueError("JSON header holds no architecture spec")
         convolutions = build_network(spec).convolutions()
         if reader.varint("layer count", len(convolutions)) != len(convolutions):
             raise ValueError("layer count disagrees with the architecture")
