@@ -9,7 +9,6 @@ each model for a few steps under DistributedDataParallel; a communication hook c
 every gradient bucket it all-reduces (fp32, PyTorch's default hook) and times the step.
 """
 
-from __future__ import annotations
 
 import argparse
 import os
@@ -40,6 +39,7 @@ class _ByteCounter:
 
 
 def _counting_hook(counter: _ByteCounter, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+    # No `from __future__ import annotations` in this file: DDP checks that this annotation IS dist.GradBucket.
     buffer = bucket.buffer()
     counter.bytes += buffer.numel() * buffer.element_size()
     counter.buckets += 1
