@@ -11,6 +11,7 @@ shows how the largest gap (relative index) changes the coded size.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -31,13 +32,16 @@ NET = Path(__file__).resolve().parents[2] / "shared" / "data" / "deep-compressio
 PUBLISHED_BYTES = 675_763
 
 
-def median_seconds(function, runs: int) -> float:
-    times = []
+def median_seconds(function, runs: int) -> tuple[float, float]:
+    """Median wall-clock and median CPU seconds of this process (the machine is shared, so the
+    CPU time is the steadier figure)."""
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
         function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -60,7 +64,7 @@ def main() -> None:
             decoded = read_sqz_model(out)
             exact = all(torch.equal(decoded.state_dict()[key], value) for key, value in reference.items())
             rows.append((coder, result.breakdown, compress_seconds, decode_seconds, exact))
-            print(coder, result.breakdown, f"compress {compress_seconds:.2f} s, decode {decode_seconds:.3f} s", flush=True)
+            print(coder, result.breakdown, f"compress {compress_seconds} s, decode {decode_seconds} s", flush=True)
             if coder == "fixed":
                 continue
             for max_gap in (15, 63, 255, 4095):
@@ -70,7 +74,9 @@ def main() -> None:
     lines = [
         f"The published model ({PUBLISHED_BYTES:,} bytes: 8-bit codes and 4-bit gaps, uncoded) re-encoded at 8 bits "
         "with its own codebooks; every decoded weight equals the published one. Times are medians of "
-        f"{args.runs} runs (compress: {max(1, args.runs // 2)}), {args.threads} threads, on a shared machine.",
+        f"{args.runs} runs (compress: {max(1, args.runs // 2)}), {args.threads} threads, on a machine shared with other "
+        "jobs: wall-clock seconds, and in brackets the CPU seconds of the process (the steadier figure). "
+        f"Load average when the run ended: {os.getloadavg()[0]:.1f}.",
         "",
         "| coder | header | spec | codebooks | biases | codes | indices | total bytes | vs .net | compress s | decode s | exact |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -78,8 +84,8 @@ def main() -> None:
     for coder, b, compress_seconds, decode_seconds, exact in rows:
         lines.append(
             f"| {coder} | {b['header']:,} | {b['spec']:,} | {b['codebooks']:,} | {b['biases']:,} | {b['codes']:,} | "
-            f"{b['indices']:,} | {b['total']:,} | {b['total'] / PUBLISHED_BYTES:.3f} | {compress_seconds:.2f} | "
-            f"{decode_seconds:.3f} | {'yes' if exact else 'NO'} |"
+            f"{b['indices']:,} | {b['total']:,} | {b['total'] / PUBLISHED_BYTES:.3f} | {compress_seconds[0]:.2f} "
+            f"({compress_seconds[1]:.2f}) | {decode_seconds[0]:.3f} ({decode_seconds[1]:.3f}) | {'yes' if exact else 'NO'} |"
         )
     lines += ["", "Largest gap (relative index) before a filler entry, 8 bits:", "",
               "| coder | max gap | indices bytes | total bytes |", "|---|---|---|---|"]
