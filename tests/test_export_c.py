@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 import torch
 
 from squeezenet.cli import main
+from squeezenet.export.c99.check import compile_check_binary, run_check_binary
 from squeezenet.export.c99.export import export_c
 from squeezenet.export.compressed import compressed_model, reference_model
 from squeezenet.export.photos import photo_batch
@@ -24,52 +24,25 @@ from squeezenet.models import alexnet_cifar, squeezenet_cifar
 from squeezenet.weights import save_checkpoint
 
 TOLERANCE = 2e-4
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Werror"]
-
-# A test harness, not part of the export: raw float32 images in, raw float32 logits out.
-TEST_MAIN = r"""
-#include <stdio.h>
-#include "model.h"
-static float image[SQUEEZENET_INPUT_FLOATS];
-static float logits[SQUEEZENET_NUM_CLASSES];
-int main(int argc, char **argv)
-{
-    FILE *in, *out;
-    if (argc != 3 || (in = fopen(argv[1], "rb")) == NULL || (out = fopen(argv[2], "wb")) == NULL)
-        return 2;
-    while (fread(image, sizeof(float), SQUEEZENET_INPUT_FLOATS, in) == SQUEEZENET_INPUT_FLOATS) {
-        if (squeezenet_predict(image, logits) != 0)
-            return 1;
-        fwrite(logits, sizeof(float), SQUEEZENET_NUM_CLASSES, out);
-    }
-    fclose(in);
-    return fclose(out) != 0;
-}
-"""
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
 def _build(folder: Path) -> Path:
-    (folder / "test_main.c").write_text(TEST_MAIN)
     binary = folder / "predict"
-    subprocess.run(["gcc", *CFLAGS, "-I", str(folder), str(folder / "model.c"), str(folder / "test_main.c"),
-                    "-o", str(binary)], check=True, capture_output=True, text=True)
+    compile_check_binary(folder, binary)  # gcc -std=c99 -O2 -Wall -Werror, harness templates/check_main.c
     return binary
 
 
-def _export_and_build(weights: Path, folder: Path, capsys) -> tuple[Path, dict]:
+def _export_and_build(weights: Path, folder: Path, capsys, *extra: str) -> tuple[Path, dict]:
     """Through the CLI, as a user would."""
-    assert main(["export", "--format", "c", "--weights", str(weights), "--out", str(folder), "--json"]) == 0
+    assert main(["export", "--format", "c", "--weights", str(weights), "--out", str(folder), "--json", *extra]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     return _build(folder), report
 
 
 def _run(binary: Path, images: np.ndarray, num_classes: int) -> np.ndarray:
-    inputs, outputs = binary.with_name("images.bin"), binary.with_name("logits.bin")
-    images.astype("<f4").tofile(inputs)
-    subprocess.run([str(binary), str(inputs), str(outputs)], check=True)
-    return np.fromfile(outputs, dtype="<f4").reshape(len(images), num_classes)
+    return run_check_binary(binary, images, num_classes)
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +94,12 @@ def test_cifar_variants_with_batch_norm_and_bypass(tmp_path, cifar_train, capsys
             module.running_var.uniform_(0.5, 2.0)
     checkpoint = tmp_path / "cifar.pth"
     save_checkpoint(checkpoint, model)
-    binary, report = _export_and_build(checkpoint, tmp_path / "c", capsys)
+    binary, report = _export_and_build(checkpoint, tmp_path / "c", capsys, "--calibration-data", str(cifar_train),
+                                       "--check-images", "4")
     assert report["quantized_at_export"] and report["preprocess"] == "cifar"
+    # The CLI's own check: compiled with the strict flags, compared with PyTorch on 4 photos.
+    assert report["c_checked_on"] == "4 photos" and report["c_top1_agreement_with_pytorch"] == 1.0
+    assert report["c_max_abs_logit_diff_vs_pytorch"] < TOLERANCE
     images, _ = photo_batch(cifar_train, "cifar", 32, 6)
     logits = _run(binary, images, 10)
     with torch.no_grad():

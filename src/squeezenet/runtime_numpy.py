@@ -71,7 +71,7 @@ def read_sqz_layers(path: str | os.PathLike) -> tuple[dict, list[SparseLayer]]:
         raise ValueError(f"{path}: CRC32 mismatch: the .sqz file is corrupt or truncated")
     reader = ByteReader(data, 4, len(data) - 4)
     try:
-        header = json.loads(zlib.decompress(reader.take(reader.varint("spec size", 1 << 16), "JSON header")))
+        header = json.loads(zlib.decompress(reader.take(reader.varint("spec size", 1 << 20), "JSON header")))
         # The JSON header is {"spec": architecture, "classes": [...], "preprocess": name}.
         spec = header.get("spec") if isinstance(header, dict) else None
         if not isinstance(spec, dict):

@@ -3,8 +3,9 @@
 ``--format onnx`` writes one .onnx file (dynamic batch) and checks it with onnxruntime against
 PyTorch; ``onnx-int8`` also quantizes it statically, calibrated on photos of
 ``--calibration-data``, and reports its top-1 agreement with fp32 on other photos of that folder;
-``c`` writes ``model.c`` and ``model.h`` into the ``--out`` folder (see docs/DEPLOY.md).
-Nothing half-written is ever left at ``--out``.
+``c`` writes ``model.c`` and ``model.h`` into the ``--out`` folder (see docs/DEPLOY.md) and, with
+``--calibration-data``, compiles them with ``gcc -std=c99 -O2 -Wall -Werror`` and compares their
+logits with PyTorch's on photos of that folder. Nothing half-written is ever left at ``--out``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ def add_parser(subparsers):
     add_model_arguments(parser)
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--out", required=True, help="output .onnx file, or the output folder for --format c")
-    parser.add_argument("--calibration-data", help="photo folder: int8 calibration and the parity checks")
+    parser.add_argument("--calibration-data", help="photo folder: int8 calibration and the parity checks (C too)")
     parser.add_argument("--calibration-images", type=int, default=16, help="photos to calibrate int8 on (16)")
     parser.add_argument("--check-images", type=int, default=64,
-                        help="other photos on which int8 is compared with fp32 (64)")
+                        help="photos on which int8 is compared with fp32, or the C build with PyTorch (64)")
     return parser
 
 
@@ -113,9 +114,40 @@ def run(args) -> dict:
         raise ValueError("--calibration-images and --check-images must be at least 1")
     if args.format == "c":
         from squeezenet.export.c99.export import export_c
+        from squeezenet.export.compressed import compressed_model
 
-        return export_c(args.weights, args.out, command=_command_line(args), arch=args.arch)
+        compressed = compressed_model(args.weights, args.arch)
+        result = export_c(args.weights, args.out, command=_command_line(args), arch=args.arch, compressed=compressed)
+        if args.calibration_data:
+            result.update(_check_c(args, compressed))
+        return result
     return _run_onnx(args)
+
+
+def _check_c(args, compressed) -> dict:
+    """Compile the export with the strict flags and compare it with PyTorch (the same weights) on photos."""
+    import numpy as np
+    import torch
+
+    from squeezenet.export.c99.check import STRICT_FLAGS, compile_check_binary, run_check_binary
+    from squeezenet.export.compressed import reference_model
+    from squeezenet.export.photos import photo_batch
+
+    model = reference_model(compressed)
+    images, labels = photo_batch(args.calibration_data, compressed.preprocess, model.spec.input_size, args.check_images)
+    with tempfile.TemporaryDirectory() as scratch:
+        binary = Path(scratch) / "check"
+        compile_check_binary(args.out, binary)
+        logits = run_check_binary(binary, images, model.spec.num_classes)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(images)).numpy()
+    return {
+        "c_checked_with": f"gcc {' '.join(STRICT_FLAGS)}",
+        "c_checked_on": f"{len(images)} photos",
+        "c_max_abs_logit_diff_vs_pytorch": float(np.abs(logits - reference).max()),
+        "c_top1_agreement_with_pytorch": float((logits.argmax(1) == reference.argmax(1)).mean()),
+        "c_top1": float((logits.argmax(1) == labels).mean()),
+    }
 
 
 def summarize(result: dict) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from squeezenet import __version__
 from squeezenet.export.c99.model import emit_model
-from squeezenet.export.compressed import compressed_model
+from squeezenet.export.compressed import CompressedModel, compressed_model
 from squeezenet.export.graph import build_network
 from squeezenet.export.output_folder import write_files
 from squeezenet.weights import resolve_weights
@@ -16,9 +16,12 @@ from squeezenet.weights import resolve_weights
 __all__ = ["export_c"]
 
 
-def export_c(weights: str | os.PathLike, folder: str | os.PathLike, *, command: str, arch: str | None = None) -> dict:
-    """Generate the C engine for ``weights`` into ``folder``; returns sizes and paths for the CLI."""
-    compressed = compressed_model(weights, arch)
+def export_c(weights: str | os.PathLike, folder: str | os.PathLike, *, command: str, arch: str | None = None,
+             compressed: CompressedModel | None = None) -> dict:
+    """Generate the C engine for ``weights`` into ``folder``; returns sizes and paths for the CLI.
+
+    ``compressed`` skips reading ``weights`` again when the caller already has its layers."""
+    compressed = compressed or compressed_model(weights, arch)
     network = build_network(compressed.spec)
     digest = hashlib.sha256(resolve_weights(str(weights)).read_bytes()).hexdigest()
     banner = [

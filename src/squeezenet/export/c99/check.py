@@ -1,0 +1,46 @@
+"""Compile an exported C engine with the tests' strict flags and compare it with PyTorch on images."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from squeezenet.export.c99.templates import kernel_source
+
+__all__ = ["STRICT_FLAGS", "compile_check_binary", "run_check_binary", "find_compiler"]
+
+STRICT_FLAGS = ("-std=c99", "-O2", "-Wall", "-Werror")
+
+
+def find_compiler() -> str | None:
+    """``$CC``, else gcc, else cc; None when there is none."""
+    return os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+
+
+def compile_check_binary(folder: str | os.PathLike, binary: str | os.PathLike, flags: tuple[str, ...] = STRICT_FLAGS) -> None:
+    """Build ``folder``'s model.c with the parity harness (templates/check_main.c) into ``binary``."""
+    compiler = find_compiler()
+    if compiler is None:
+        raise ValueError("no C compiler found (set CC, or install gcc)")
+    folder = Path(folder)
+    harness = Path(binary).with_name("check_main.c")
+    harness.write_text(kernel_source("check_main.c"))
+    result = subprocess.run([compiler, *flags, "-I", str(folder), str(folder / "model.c"), str(harness), "-o", str(binary)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        first = (result.stderr.strip().splitlines() or ["no message"])[0]
+        raise ValueError(f"the generated C does not compile with {' '.join(flags)}: {first}")
+
+
+def run_check_binary(binary: str | os.PathLike, images: np.ndarray, num_classes: int) -> np.ndarray:
+    """Logits [N, num_classes] of the compiled engine for images [N, C, H, W]."""
+    with tempfile.TemporaryDirectory() as scratch:
+        inputs, outputs = Path(scratch) / "images.bin", Path(scratch) / "logits.bin"
+        np.ascontiguousarray(images, dtype="<f4").tofile(inputs)
+        subprocess.run([str(binary), str(inputs), str(outputs)], check=True)
+        return np.fromfile(outputs, dtype="<f4").reshape(len(images), num_classes)
