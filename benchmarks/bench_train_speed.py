@@ -34,7 +34,7 @@ from report import write_section  # noqa: E402
 
 from squeezenet.data import CIFAR_MEAN, CIFAR_STD, find_images, load_rgb  # noqa: E402
 from squeezenet.models import build_model  # noqa: E402
-from squeezenet.train import _optimizer, config_for_preset, train_model  # noqa: E402
+from squeezenet.train import _optimizer, build_training_model, config_for_preset, train_model  # noqa: E402
 from squeezenet.training_data import epoch_batches, load_image_folder, to_model_input  # noqa: E402
 
 LOOPS = ("plain", "cache", "cache+cl", "fast")
@@ -134,11 +134,10 @@ def main() -> None:
                          pixel_rows=train_set.pixel_rows[keep])
         accuracy_rows = ["| precision, layout | val top-1 | val top-5 | train images/s |", "|---|---:|---:|---:|"]
         for name, precision, channels_last in (("fp32, NCHW", "fp32", False), ("bf16, channels_last", "bf16", True)):
-            torch.manual_seed(0)
-            model = build_model(args.arch, num_classes=10)
-            config = config_for_preset("fast", data=args.data, epochs=args.accuracy_epochs, batch_size=args.batch_size,
-                                       precision=precision, channels_last=channels_last, threads=args.threads,
-                                       show_progress=False)
+            config = config_for_preset("fast", arch=args.arch, data=args.data, epochs=args.accuracy_epochs,
+                                       batch_size=args.batch_size, precision=precision, channels_last=channels_last,
+                                       threads=args.threads, show_progress=False)
+            model = build_training_model(config, num_classes=10)
             result = train_model(model, subset, val_set, config)
             accuracy_rows.append(f"| {name} | {100 * result['top1']:.2f}% | {100 * result['top5']:.2f}% | "
                                  f"{result['images_per_second']:.0f} |")

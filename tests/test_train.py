@@ -173,3 +173,23 @@ def test_resume_from_another_arch_and_a_busy_folder_exit_2(cifar_slice, tmp_path
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         code, _, err = _cli(["--arch", "squeezenet_cifar_bn", *common, "--resume", "--epochs", "2"], capsys)
     assert code == 2 and "another training run is using" in err
+
+
+def test_classifier_learning_rate_and_initial_bias():
+    """Fast preset: conv10 (behind SqueezeNet's final ReLU) starts with bias 1 and learns 10x slower."""
+    from squeezenet.train import _optimizer, build_training_model
+
+    config = config_for_preset("fast", arch="squeezenet_cifar_bn", data="x", dropout=0.0)
+    model = build_training_model(config, num_classes=4)
+    final_conv = model.classifier[1]
+    assert model.spec.num_classes == 4 and model.spec.dropout == 0.0
+    assert torch.equal(final_conv.bias, torch.ones(4))
+    optimizer = _optimizer(model, config)
+    scale_of = {id(p): (g["lr_scale"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+    assert scale_of[id(final_conv.weight)] == (0.1, 5e-4)
+    assert scale_of[id(final_conv.bias)] == (0.1, 0.0)
+    assert scale_of[id(model.features[0].weight)] == (1.0, 5e-4)
+    assert scale_of[id(model.features[1].weight)] == (1.0, 0.0)  # BatchNorm scale: no decay
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    paper = _optimizer(model, config_for_preset("paper", data="x"))
+    assert all(g["lr_scale"] == 1.0 and g["weight_decay"] == 2e-4 for g in paper.param_groups)

@@ -30,6 +30,8 @@ def add_parser(subparsers):
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--dropout", type=float, help="override the architecture's dropout")
+    parser.add_argument("--clip-grad-norm", type=float, help="clip the global gradient norm to this value")
+    parser.add_argument("--classifier-lr-scale", type=float, help="learning-rate factor of the last weight layer")
     parser.add_argument("--augment", choices=("auto", "cifar", "imagenet"), default="auto",
                         help="augmentation: cifar (pad-4 crop + flip), imagenet (RandomResizedCrop + flip); "
                              "auto picks by input size")
@@ -52,7 +54,8 @@ def run(args) -> dict:
     config = config_for_preset(
         args.preset, arch=args.arch, data=args.data, val_data=args.val_data, val_split=args.val_split,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, dropout=args.dropout, augment=args.augment,
+        label_smoothing=args.label_smoothing, dropout=args.dropout, clip_grad_norm=args.clip_grad_norm,
+        classifier_lr_scale=args.classifier_lr_scale, augment=args.augment,
         precision=args.precision, device=args.device, channels_last=not args.no_channels_last,
         threads=args.threads, workers=args.workers, cache_dir=args.cache_dir, seed=args.seed, out=args.out,
         resume=args.resume, show_progress=not args.json)
