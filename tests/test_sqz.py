@@ -212,6 +212,13 @@ def test_any_forged_byte_with_a_fixed_crc_gives_a_value_error_or_valid_layers(va
     assert [layer.shape for layer in decoded] == [layer.shape for layer in layers]
 
 
+def test_a_spec_with_batch_norm_is_rejected_by_the_reader(valid_file):
+    model, _, data = valid_file
+    packed = zlib.compress(json.dumps({"spec": {**model.spec.to_dict(), "batch_norm": True}}).encode())
+    with pytest.raises(ValueError, match="BatchNorm"):
+        decode_sqz(with_crc(b"SQZ\x01" + varint(len(packed)) + packed + varint(26)))
+
+
 def test_not_a_sqz_file(tmp_path):
     path = tmp_path / "x.sqz"
     path.write_bytes(b"PK\x03\x04 zip, not sqz")

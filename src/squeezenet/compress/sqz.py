@@ -36,6 +36,7 @@ VERSION = 1
 MAX_BITS = 12
 MAX_SPEC_BYTES = 1 << 20  # inflated JSON header: room for thousands of class names
 MAX_PARAMETERS = 1 << 26  # 256 MiB of float32: room for AlexNet (61M weights), far below gigabytes
+MAX_FIRES = 256
 _FLAG_CODEBOOK_FLOAT16 = 1
 _FLAG_BIAS = 2
 _FLAG_BIAS_FLOAT16 = 4
@@ -216,7 +217,7 @@ def read_sqz_model(path: str | os.PathLike) -> nn.Module:
         if module.bias is not None:
             module.bias = nn.Parameter(torch.from_numpy(layer.bias))
     left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
-    assert not left, f"parameters outside the weight layers: {left}"
+    assert not left, f"parameters outside the weight layers: {left}"  # _layer_shapes rejected these
     if "classes" in metadata:
         model.class_names = list(metadata["classes"])
     if "preprocess" in metadata:
@@ -231,6 +232,10 @@ def sqz_breakdown(path: str | os.PathLike) -> dict:
 
 def _layer_shapes(spec: dict) -> list[tuple[tuple[int, ...], bool]]:
     """(weight shape, has bias) per weight layer, from a model built on the meta device (no memory)."""
+    # Building a model takes time per layer: a hostile spec with thousands of Fire rows is refused first.
+    fires = spec.get("fires", ())
+    if isinstance(fires, (list, tuple, dict, str)) and len(fires) > MAX_FIRES:
+        raise ValueError(f"architecture has more than {MAX_FIRES} Fire modules")
     try:
         model = _meta_model(spec)
     except ValueError as error:
@@ -238,6 +243,10 @@ def _layer_shapes(spec: dict) -> list[tuple[tuple[int, ...], bool]]:
     except (TypeError, KeyError, RuntimeError, OverflowError, AttributeError) as error:
         raise ValueError(f"architecture spec does not describe a model ({type(error).__name__})") from None
     layers = weight_layers(model)
+    covered = {id(module.weight) for _, module in layers} | {id(module.bias) for _, module in layers if module.bias is not None}
+    if any(id(tensor) not in covered for tensor in model.parameters()) or any(True for _ in model.buffers()):
+        raise ValueError("architecture has parameters outside its convolution and linear layers "
+                         "(BatchNorm?); a .sqz file stores folded models only")
     parameters = sum(module.weight.numel() for _, module in layers)
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"architecture has {parameters} weights, more than the {MAX_PARAMETERS} this reader accepts")
