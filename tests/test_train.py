@@ -6,8 +6,10 @@ import fcntl
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from squeezenet.cli import main
 from squeezenet.data import LabelledImages
@@ -62,9 +64,6 @@ def test_val_split_holds_out_last_images_of_each_class(cifar_slice, tmp_path):
     assert held_out == expected
     # The cache holds exactly the decoded JPEG pixels.
     first = val_set.pixels[val_set.pixel_rows[0]]
-    from PIL import Image
-    import numpy as np
-
     assert np.array_equal(first, np.asarray(Image.open(val_set.paths[0]).convert("RGB")))
 
 
@@ -72,7 +71,7 @@ def test_augmentation_shares_add_up_to_the_global_batch(cifar_slice, tmp_path):
     """A DDP process augments its rows exactly as a single process augments the same rows."""
     train_set, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, cache_dir=tmp_path / "cache",
                                      show_progress=False)
-    pixels = torch.from_numpy(train_set.pixels[:8])
+    pixels = torch.from_numpy(np.array(train_set.pixels[:8]))
     whole = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32,
                            generator=torch.Generator().manual_seed(7))
     halves = [to_model_input(pixels[rows], "cifar", torch.device("cpu"), image_size=32,
@@ -193,3 +192,31 @@ def test_classifier_learning_rate_and_initial_bias():
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
     paper = _optimizer(model, config_for_preset("paper", data="x"))
     assert all(g["lr_scale"] == 1.0 and g["weight_decay"] == 2e-4 for g in paper.param_groups)
+
+
+def test_large_set_path_streams_through_transforms_v2_and_counts_bad_files(cifar_slice, tmp_path):
+    """Over the cache limit the images stream through DataLoader workers; a corrupt file is skipped."""
+    (cifar_slice / "truck" / "0003x.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    # 3 x 21 + 1 training files in batches of 16: every file is met in the epoch.
+    config = _config(tmp_path, cifar_slice, epochs=1, val_split=3, batch_size=16, cache_limit_bytes=0, workers=0,
+                     out=str(tmp_path / "run"))
+    train_set, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=3, cache_limit_bytes=0,
+                                     show_progress=False)
+    assert train_set.pixels is None and len(train_set) == 3 * 21 + 1  # listed, not yet known to be bad
+    result = train(config)
+    assert result["skipped_images"] == 1 and result["skipped"][0].endswith("truck/0003x.jpg")
+    assert not (tmp_path / "cache").exists()  # nothing was decoded into a cache
+    assert 0.0 <= result["top1"] <= 1.0 and result["images_per_second"] > 0
+
+
+def test_imagenet_preset_random_resized_crops_in_batch(cifar_slice, tmp_path):
+    train_set, val_set = load_image_folder(cifar_slice, preset="imagenet", image_size=24, val_split=4,
+                                           cache_dir=tmp_path / "cache", show_progress=False)
+    assert train_set.pixels.shape[1:] == (27, 27, 3)  # 24 * 256 / 224, the centre-crop margin
+    pixels = torch.from_numpy(np.array(train_set.pixels[train_set.pixel_rows[:6]]))
+    augmented = to_model_input(pixels, "imagenet", torch.device("cpu"), image_size=24,
+                               generator=torch.Generator().manual_seed(1))
+    centre = to_model_input(pixels, "imagenet", torch.device("cpu"), image_size=24)
+    assert augmented.shape == centre.shape == (6, 3, 24, 24)
+    assert not torch.allclose(augmented, centre)
+    assert torch.isfinite(augmented).all()

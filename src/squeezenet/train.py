@@ -476,7 +476,10 @@ def train_model(
         if lock is not None:
             lock.__exit__(None, None, None)
     result.update(precision="bf16" if autocast_dtype is not None else "fp32", world_size=world_size, threads=threads,
-                  device=device.type, skipped_images=len(train_set.skipped), skipped=train_set.skipped[:20])
+                  device=device.type)
+    # Cached sets list unreadable files when decoding; streamed ones as the workers meet them.
+    skipped = sorted(set(train_set.skipped) | set(result.pop("skipped_while_streaming")))
+    result.update(skipped_images=len(skipped), skipped=skipped[:20])
     return result
 
 
@@ -485,6 +488,7 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
           run_folder, on_epoch) -> dict:
     """The training loop proper: epochs of steps, an evaluation and a checkpoint after each epoch."""
     show = config.show_progress and rank == 0
+    skipped: set[str] = set()
     for epoch in range(start_epoch, config.epochs):
         model.train()
         epoch_start = time.perf_counter()
@@ -516,6 +520,7 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
             running[0] += loss.detach().double().cpu() * len(labels)
             running[1] += len(labels)
             images_seen += batch.global_size
+            skipped.update(batch.skipped)
             if show and step % 10 == 0:
                 seconds = time.perf_counter() - epoch_start
                 bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{images_seen / max(seconds, 1e-9):.0f}", lr=f"{lr:.3g}")
@@ -557,7 +562,7 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
     last = history[-1] if history else {}
     return {"epochs": config.epochs, "loss": last.get("loss"), "top1": last.get("top1"), "top5": last.get("top5"),
             "images_per_second": sum(r["images_per_second"] for r in history) / max(len(history), 1),
-            "seconds": elapsed, "history": history}
+            "seconds": elapsed, "history": history, "skipped_while_streaming": sorted(skipped)}
 
 
 def _stop_requested(stop: _StopRequest, world_size: int) -> bool:
