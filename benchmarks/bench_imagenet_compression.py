@@ -22,12 +22,12 @@ model read back from the file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from report import write_section  # noqa: E402
 
-from squeezenet.compress.distill import sparse_layers  # noqa: E402
+from squeezenet.compress.pipeline import encode_layers  # noqa: E402
 from squeezenet.compress.presets import (  # noqa: E402
     PRESETS,
     calibration_split,
@@ -106,7 +106,7 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor, 
 
 def write_file(model: torch.nn.Module, quantizations: dict[str, LayerQuantization], path: Path, preset) -> dict:
     """Write the .sqz file; returns its byte breakdown (``total`` is the file size)."""
-    layers = sparse_layers(model, quantizations, preset.max_gap)
+    layers = encode_layers(model, quantizations, preset.coder)  # as `squeezenet compress` writes them
     bits = [quantizations[name].bits for name, _ in weight_layers(model)]
     path.parent.mkdir(parents=True, exist_ok=True)
     breakdown = write_sqz(path, model.spec.to_dict(), layers, bits, preset.coder)
@@ -119,7 +119,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="0.03,0.06,0.12", help="distortion budgets for the distilled curve")
     parser.add_argument("--uniform", default="8,7,6,5", help="bit widths of the naive points")
     parser.add_argument("--reuse", action="store_true", help="keep points already in results/imagenet_compression.json")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--label", default="", help="suffix naming these points (a variant of the preset's settings)")
+    parser.add_argument("--no-report", action="store_true", help="only add points to the results file")
+    parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared, busy machine")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     preset = PRESETS["imagenet-small"]
@@ -130,7 +132,12 @@ def main() -> None:
     calibration, evaluation = calibration_split(photos.paths)
     everything = list(range(len(photos.paths)))
     teacher = load_model(NET)
-    teacher_out = logits_of(teacher, images)
+    teacher_cache = cache_dir() / "bench_imagenet" / f"teacher_{len(photos.paths)}.pt"
+    if teacher_cache.exists():
+        teacher_out = torch.load(teacher_cache, weights_only=True)
+    else:
+        teacher_out = logits_of(teacher, images)
+        torch.save(teacher_out, teacher_cache)
     results_path = RESULTS / "imagenet_compression.json"
     points = json.loads(results_path.read_text())["points"] if args.reuse and results_path.exists() else {}
 
@@ -141,7 +148,7 @@ def main() -> None:
             path = sqz_path or cache_dir() / "bench_imagenet" / "scratch.sqz"
             breakdown = write_file(model, quantizations, path, preset)
             size, decoded = breakdown["total"], read_sqz_model(path)
-        out = logits_of(decoded, images)
+        out = teacher_out if quantizations is None else logits_of(decoded, images)
         points[name] = {
             "bytes": int(size),
             "breakdown": breakdown,
@@ -152,7 +159,11 @@ def main() -> None:
         }
         print(name, json.dumps(points[name]), flush=True)
         RESULTS.mkdir(exist_ok=True)
-        atomic_write_bytes(results_path, json.dumps({"points": points}, indent=1).encode())
+        # Read-merge-write: several runs (e.g. one per budget) may add points to the same file.
+        stored = json.loads(results_path.read_text())["points"] if results_path.exists() else {}
+        stored[name] = points[name]
+        points.update(stored)
+        atomic_write_bytes(results_path, json.dumps({"points": stored}, indent=1).encode())
 
     if "published" not in points:
         record("published", teacher, None, {"kind": "published"})
@@ -178,7 +189,7 @@ def main() -> None:
         sensitivity = preset_sensitivity(teacher, preset, calibration_images, caffe_input, crop_size=CROP, show_progress=True)
         sensitivity_cache.write_text(json.dumps(sensitivity, indent=1))
     for budget in [float(b) for b in args.budgets.split(",") if b]:
-        name = f"allocated+distilled @ {budget:g}"
+        name = f"allocated+distilled @ {budget:g}{args.label}"
         if name in points:
             continue
         start = time.perf_counter()
@@ -193,13 +204,17 @@ def main() -> None:
             {
                 "kind": "preset" if is_preset else "distilled",
                 "budget": budget,
+                "distill": dataclasses.asdict(preset.distill),
                 "bits": result.bits,
                 "distill_losses": result.distill_losses,
                 "seconds": round(time.perf_counter() - start, 1),
             },
-            RESULTS / "imagenet-small.sqz" if is_preset else None,
+            (RESULTS / "imagenet-small.sqz" if not args.label else cache_dir() / "bench_imagenet" / f"preset{args.label.strip().replace(' ', '_')}.sqz")
+            if is_preset
+            else None,
         )
-    write_report(points, preset)
+    if not args.no_report:
+        write_report(json.loads(results_path.read_text())["points"], preset)
 
 
 def write_report(points: dict, preset) -> None:

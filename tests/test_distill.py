@@ -112,7 +112,7 @@ def test_distill_brings_a_two_bit_model_closer_to_its_teacher():
         for name, module in weight_layers(plain):
             module.weight.copy_(quantizations[name].weight())
     before = float(kl_divergence(teacher_logits(plain, held_out), reference))
-    config = DistillConfig(epochs=4, batch_size=4, learning_rate=0.01)
+    config = DistillConfig(epochs=4, batch_size=4, learning_rate=0.01, train_bias=True)
     student, trained, history = distill(teacher, quantizations, photos, to_input, config, crop_size=32)
     after = float(kl_divergence(teacher_logits(student, held_out), reference))
     assert len(history) == 4 and after < 0.5 * before
@@ -121,6 +121,9 @@ def test_distill_brings_a_two_bit_model_closer_to_its_teacher():
         assert torch.equal(module.weight.detach(), trained[name].weight())
         assert torch.equal(module.weight == 0, dict(weight_layers(teacher))[name].weight == 0)
         assert not hasattr(module, "parametrizations")
+    biases = [(module.bias, dict(weight_layers(teacher))[name].bias) for name, module in weight_layers(student)]
+    assert torch.equal(*biases[-1])  # the class biases are left as they were
+    assert any(not torch.equal(trained_bias, original) for trained_bias, original in biases[:-1])
 
 
 def test_random_crops_are_crops_of_their_image_or_its_mirror():

@@ -206,7 +206,7 @@ class DistillConfig:
     # its learning rate per step, and layers' weight scales differ by more than 10x.
     learning_rate: float = 0.002
     temperature: float = 1.0
-    train_bias: bool = False  # biases of 1000 classes would fit the few calibration images
+    train_bias: bool = False  # also train the biases of every layer but the last
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -237,13 +237,18 @@ def distill(
     student = copy.deepcopy(teacher)
     tie_weights(student, quantizations)
     groups = []
-    for _, module in weight_layers(student):
+    layers = weight_layers(student)
+    for index, (_, module) in enumerate(layers):
         if not hasattr(module, "parametrizations"):
             continue
         shared = module.parametrizations.weight[0]
-        groups.append({"params": [shared.codebook], "lr": config.learning_rate * _rms(shared.codebook[shared.codes])})
-        if config.train_bias and module.bias is not None:
-            groups.append({"params": [module.bias], "lr": config.learning_rate * _rms(module.bias)})
+        weight_scale = _rms(shared.codebook[shared.codes])
+        groups.append({"params": [shared.codebook], "lr": config.learning_rate * weight_scale})
+        # Biases correct the mean shift quantization adds to each channel (as in Nagel et al. 2019's
+        # bias correction); the last layer's class biases are left alone: they would fit the photos.
+        if config.train_bias and module.bias is not None and index < len(layers) - 1:
+            bias_scale = _rms(module.bias) if torch.count_nonzero(module.bias) else weight_scale
+            groups.append({"params": [module.bias], "lr": config.learning_rate * bias_scale})
     trainable = {id(p) for group in groups for p in group["params"]}
     for parameter in student.parameters():
         parameter.requires_grad_(id(parameter) in trainable)

@@ -24,7 +24,7 @@ from squeezenet.compress.distill import (
     teacher_logits,
 )
 from squeezenet.compress.entropy import encode_symbols
-from squeezenet.compress.quantize import LayerQuantization, quantize_layer, quantize_model, to_sparse_layer
+from squeezenet.compress.quantize import LayerQuantization, quantize_model
 from squeezenet.models import weight_layers
 
 __all__ = [
@@ -48,7 +48,6 @@ class CompressionPreset:
     sensitivity_every: int  # sensitivity on every n-th calibration image (cost: layers x widths passes)
     distill: DistillConfig = field(default_factory=DistillConfig)
     preprocess: str = "caffe"
-    max_gap: int = 63  # largest relative index before a filler entry; 63 measured smallest with ANS
     coder: str = "ans"  # entropy coder of codes and gaps in the .sqz file
     float16: bool = True  # round centroids and biases to float16, which .sqz then stores in 2 bytes
 
@@ -58,7 +57,10 @@ PRESETS: dict[str, CompressionPreset] = {
         name="imagenet-small",
         description="published ImageNet SqueezeNet under 400 KB: sensitivity bit allocation + centroid distillation",
         candidate_bits=(8, 7, 6, 5, 4),
-        distortion_budget=0.06,
+        # Fixed before any distilled model was scored on evaluation photos: on the calibration photos
+        # uniform 7 bits sums to 0.059 nats (and loses 1.4-1.6 points undistilled); 0.1 asks the
+        # distillation to win back somewhat more than that. The benchmark sweeps 0.05-0.2 around it.
+        distortion_budget=0.1,
         sensitivity_every=10,
         distill=DistillConfig(epochs=3, batch_size=25, learning_rate=0.002, temperature=1.0, train_bias=False),
     ),
@@ -130,13 +132,16 @@ def preset_sensitivity(
 
 
 def layer_sizes(model: nn.Module, preset: CompressionPreset) -> dict[str, dict[int, int]]:
-    """``{layer: {bits: bytes}}``: each layer's k-means quantization as the .sqz writer would store it
-    (coded codes and gaps, float16 codebook without its 0.0 entry, float16 bias; small headers left out)."""
+    """``{layer: {bits: bytes}}``: each layer's k-means quantization as ``pipeline.encode_layers`` and
+    the .sqz writer store it (coded codes and gaps at the layer's best gap width, float16 codebook
+    without its 0.0 entry, float16 bias; the few header bytes left out)."""
+    from squeezenet.compress.pipeline import encode_layers
+
     float_bytes = 2 if preset.float16 else 4
     sizes: dict[str, dict[int, int]] = {}
-    for name, module in weight_layers(model):
-        for bits in preset.candidate_bits:
-            sparse = to_sparse_layer(quantize_layer(module.weight, bits), module.bias, preset.max_gap)
+    for bits in preset.candidate_bits:
+        quantizations = quantize_model(model, bits)
+        for (name, _), sparse in zip(weight_layers(model), encode_layers(model, quantizations, preset.coder)):
             coded = len(encode_symbols(sparse.codes, preset.coder)) + len(encode_symbols(sparse.gaps, preset.coder))
             sizes.setdefault(name, {})[bits] = coded + float_bytes * (len(sparse.codebook) - 1 + len(sparse.bias))
     return sizes
