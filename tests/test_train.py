@@ -220,3 +220,11 @@ def test_imagenet_preset_random_resized_crops_in_batch(cifar_slice, tmp_path):
     assert augmented.shape == centre.shape == (6, 3, 24, 24)
     assert not torch.allclose(augmented, centre)
     assert torch.isfinite(augmented).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_train_on_gpu(cifar_slice, tmp_path):
+    result = train(_config(tmp_path, cifar_slice, device="cuda", epochs=1, out=str(tmp_path / "run")))
+    assert result["device"] == "cuda" and 0.0 <= result["top1"] <= 1.0
+    assert load_model(tmp_path / "run" / "final.pth").spec.num_classes == 3
