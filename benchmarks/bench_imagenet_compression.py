@@ -116,7 +116,7 @@ def write_file(model: torch.nn.Module, quantizations: dict[str, LayerQuantizatio
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--budgets", default="0.03,0.06,0.12", help="distortion budgets for the distilled curve")
+    parser.add_argument("--budgets", default="preset,0.1,0.2", help="distortion budgets for the distilled curve; 'preset' = the preset's own rule")
     parser.add_argument("--uniform", default="8,7,6,5", help="bit widths of the naive points")
     parser.add_argument("--reuse", action="store_true", help="keep points already in results/imagenet_compression.json")
     parser.add_argument("--label", default="", help="suffix naming these points (a variant of the preset's settings)")
@@ -188,15 +188,17 @@ def main() -> None:
     else:
         sensitivity = preset_sensitivity(teacher, preset, calibration_images, caffe_input, crop_size=CROP, show_progress=True)
         sensitivity_cache.write_text(json.dumps(sensitivity, indent=1))
-    for budget in [float(b) for b in args.budgets.split(",") if b]:
-        name = f"allocated+distilled @ {budget:g}{args.label}"
+    for token in [b for b in args.budgets.split(",") if b]:
+        # "preset" runs the preset's own rule (its byte target, else its budget); a number overrides the budget.
+        budget = None if token == "preset" else float(token)
+        is_preset = budget is None or (preset.max_bytes is None and budget == preset.distortion_budget)
+        name = (f"{preset.name} preset" if budget is None else f"allocated+distilled @ {budget:g}") + args.label
         if name in points:
             continue
         start = time.perf_counter()
         result = compress_with_preset(
             teacher, preset, calibration_images, caffe_input, crop_size=CROP, budget=budget, sensitivity=sensitivity, show_progress=True
         )
-        is_preset = budget == preset.distortion_budget
         record(
             name,
             result.student,
@@ -204,6 +206,7 @@ def main() -> None:
             {
                 "kind": "preset" if is_preset else "distilled",
                 "budget": budget,
+                "max_bytes": preset.max_bytes if budget is None else None,
                 "distill": dataclasses.asdict(preset.distill),
                 "bits": result.bits,
                 "distill_losses": result.distill_losses,
@@ -256,8 +259,9 @@ def write_report(points: dict, preset) -> None:
         f"({published['calibration']['images']}), odd = evaluation half ({published['evaluation']['images']}). "
         f"The published model scores {100 * published['all']['top1']:.1f}% top-1 / {100 * published['all']['top5']:.1f}% top-5 "
         f"on all photos, {100 * published['evaluation']['top1']:.1f}% / {100 * published['evaluation']['top5']:.1f}% on the evaluation half. "
-        f"Preset `{preset.name}`: candidate bits {preset.candidate_bits}, distortion budget {preset.distortion_budget} "
-        f"(summed single-layer KL on every {preset.sensitivity_every}th calibration photo), distillation {preset.distill}."
+        f"Preset `{preset.name}`: candidate bits {preset.candidate_bits}; allocation = least summed single-layer KL "
+        f"(on the centre crops of every {preset.sensitivity_every}th calibration photo) with the layers at most "
+        f"{preset.max_bytes:,} bytes; then {preset.distill}. Points `@ B` use a KL budget B instead of the byte target."
     )
     write_section(
         "imagenet_compression",

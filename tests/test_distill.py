@@ -62,6 +62,17 @@ def test_allocate_bits_hand_checked():
     assert allocate_bits(sizes, distortions, 10.0) == {"a": 4, "b": 4}
 
 
+def test_allocate_bits_to_a_byte_target_hand_checked():
+    sizes = {"a": {8: 100, 6: 60, 4: 30}, "b": {8: 200, 6: 120, 4: 50}}
+    distortions = {"a": {8: 0.0, 6: 0.1, 4: 0.5}, "b": {8: 0.01, 6: 0.05, 4: 0.6}}
+    assert allocate_bits(sizes, distortions, max_bytes=300) == {"a": 8, "b": 8}
+    assert allocate_bits(sizes, distortions, max_bytes=250) == {"a": 8, "b": 6}  # 220 bytes
+    # Then a 8->6 (400 bytes per unit), then b 6->4 (127 per unit) beats a 6->4 (75): 110 bytes.
+    assert allocate_bits(sizes, distortions, max_bytes=150) == {"a": 6, "b": 4}
+    with pytest.raises(ValueError, match="fits 50 bytes"):
+        allocate_bits(sizes, distortions, max_bytes=50)
+
+
 def test_allocate_bits_treats_noise_below_the_widest_width_as_free():
     sizes = {"c": {8: 100, 6: 60, 4: 30}}
     distortions = {"c": {8: 0.02, 6: 0.01, 4: 0.03}}  # running maximum: 0, 0, +0.01
@@ -157,4 +168,4 @@ def test_round_to_float16_makes_codebooks_and_biases_exact_halves():
 
 def test_imagenet_small_preset_is_defined():
     preset = PRESETS["imagenet-small"]
-    assert preset.candidate_bits[0] == 8 and preset.distortion_budget > 0 and preset.distill.epochs > 0
+    assert preset.candidate_bits[0] == 8 and preset.max_bytes <= 400_000 and preset.distill.epochs > 0

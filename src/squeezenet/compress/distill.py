@@ -138,15 +138,22 @@ def measure_sensitivity(
 
 
 def allocate_bits(
-    sizes: dict[str, dict[int, float]], distortions: dict[str, dict[int, float]], budget: float
+    sizes: dict[str, dict[int, float]],
+    distortions: dict[str, dict[int, float]],
+    budget: float = math.inf,
+    *,
+    max_bytes: float | None = None,
 ) -> dict[str, int]:
-    """Greedy rate-distortion allocation: fewest bytes with summed distortion within ``budget``.
+    """Greedy rate-distortion allocation: fewest bytes with summed distortion within ``budget``,
+    or, with ``max_bytes``, the least distortion found by the same steps once the layers fit it.
 
     Every layer starts at its widest candidate width, whose distortion counts as zero. Each step
     narrows by one candidate width the layer with the most bytes saved per unit of distortion added
     (a narrowing that adds none goes first), skipping any step that would exceed the budget, until
     no layer can be narrowed. A layer's distortion is made non-decreasing as it narrows (running
     maximum), so measurement noise never makes a narrower width look better than a wider one.
+    With ``max_bytes`` the steps stop as soon as the summed layer sizes fit it (ValueError if they
+    never do).
     """
     if budget < 0:
         raise ValueError(f"distortion budget must be non-negative, got {budget}")
@@ -163,6 +170,8 @@ def allocate_bits(
     position = {name: 0 for name in sizes}
     spent = 0.0
     while True:
+        if max_bytes is not None and sum(sizes[n][widths[n][position[n]]] for n in sizes) <= max_bytes:
+            return {name: widths[name][position[name]] for name in sizes}
         best, best_score = None, -math.inf
         for name in sizes:
             step = position[name]
@@ -176,6 +185,8 @@ def allocate_bits(
             if score > best_score:
                 best, best_score = name, score
         if best is None:
+            if max_bytes is not None:
+                raise ValueError(f"no allocation of these bit widths fits {max_bytes:,.0f} bytes")
             return {name: widths[name][position[name]] for name in sizes}
         spent += float(added_cost[best][position[best] + 1] - added_cost[best][position[best]])
         position[best] += 1

@@ -9,6 +9,7 @@ are in BENCHMARKS.md (section ``imagenet_compression``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -45,7 +46,8 @@ class CompressionPreset:
     description: str
     candidate_bits: tuple[int, ...]  # widths the allocation may give a layer
     distortion_budget: float  # summed single-layer KL (nats) on the sensitivity images
-    sensitivity_every: int  # sensitivity on every n-th calibration image (cost: layers x widths passes)
+    max_bytes: int | None = None  # if set, the allocation instead stops once the layers fit this size
+    sensitivity_every: int = 10  # sensitivity on every n-th calibration image (cost: layers x widths passes)
     distill: DistillConfig = field(default_factory=DistillConfig)
     preprocess: str = "caffe"
     coder: str = "ans"  # entropy coder of codes and gaps in the .sqz file
@@ -57,12 +59,13 @@ PRESETS: dict[str, CompressionPreset] = {
         name="imagenet-small",
         description="published ImageNet SqueezeNet under 400 KB: sensitivity bit allocation + centroid distillation",
         candidate_bits=(8, 7, 6, 5, 4),
-        # Fixed before any distilled model was scored on evaluation photos: on the calibration photos
-        # uniform 7 bits sums to 0.059 nats (and loses 1.4-1.6 points undistilled); 0.1 asks the
-        # distillation to win back somewhat more than that. The benchmark sweeps 0.05-0.2 around it.
-        distortion_budget=0.1,
+        # The rule is the goal itself: the least summed single-layer KL the greedy allocation finds
+        # with the layers at most 390,000 bytes (10 KB under the issue's 400,000 for headers and for
+        # the code statistics moving during distillation). No evaluation photo is involved.
+        distortion_budget=math.inf,
+        max_bytes=390_000,
         sensitivity_every=10,
-        distill=DistillConfig(epochs=3, batch_size=25, learning_rate=0.002, temperature=1.0, train_bias=False),
+        distill=DistillConfig(epochs=6, batch_size=25, learning_rate=0.002, temperature=1.0, train_bias=True),
     ),
 }
 
@@ -96,7 +99,7 @@ def compress_with_preset(
 ) -> CompressionResult:
     """Run the preset on uint8 calibration ``images`` [N, 3, H, W] (H, W >= crop_size).
 
-    ``budget`` overrides the preset's distortion budget and ``sensitivity`` reuses an earlier
+    ``budget`` overrides the preset's distortion budget (and byte target) and ``sensitivity`` reuses an earlier
     measurement on the same images (the benchmark sweeps budgets for its curve).
     """
     if len(images) == 0:
@@ -104,7 +107,10 @@ def compress_with_preset(
     if sensitivity is None:
         sensitivity = preset_sensitivity(teacher, preset, images, to_input, crop_size=crop_size, show_progress=show_progress)
     sizes = layer_sizes(teacher, preset)
-    bits = allocate_bits(sizes, sensitivity, preset.distortion_budget if budget is None else budget)
+    if budget is None and preset.max_bytes is not None:
+        bits = allocate_bits(sizes, sensitivity, max_bytes=preset.max_bytes)
+    else:
+        bits = allocate_bits(sizes, sensitivity, preset.distortion_budget if budget is None else budget)
     quantizations = quantize_model(teacher, bits)
     student, trained, losses = distill(
         teacher, quantizations, images, to_input, preset.distill, crop_size=crop_size, show_progress=show_progress
