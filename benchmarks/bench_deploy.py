@@ -144,6 +144,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.runs, args.batch_runs)))
         return
     results = {}
+    load_before = os.getloadavg()[0]
     for threads in args.threads:
         count = str(threads)
         environment = dict(os.environ, OMP_NUM_THREADS=count, OPENBLAS_NUM_THREADS=count, MKL_NUM_THREADS=count)
@@ -160,7 +161,14 @@ def main() -> None:
         ort = one["onnxruntime fp32"]["latency_ms"]
         ratio = (f"\n\nC99 engine at batch 1, 1 thread, vs onnxruntime fp32: {fast / ort:.2f}x its time with "
                  f"`-O3 -march=native -ffp-contract=fast`, {portable / ort:.2f}x with portable `-O2` (goal: within 2x).")
+    load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    crowded = max(load_before, os.getloadavg()[0]) > (os.cpu_count() or 1)
     body = (
+        f"Load average of this shared {os.cpu_count()}-core machine: {load} (other jobs ran alongside; "
+        "compare engines within one table, not across runs)."
+        + (" The machine was oversubscribed (load above its core count): the 2-thread figures mostly measure "
+           "threads waiting for a core, not the engines; rerun on an idle machine." if crowded else "")
+        + "\n\n"
         f"Published Deep Compression SqueezeNet v1.0 (Caffe flavour, 227x227), {BATCH} real photos from "
         f"imagenet-samples. Medians of {args.runs} batch-1 runs and {args.batch_runs} batch-32 runs per engine, "
         "timed in interleaved rounds; \"vs eager\" is PyTorch eager's batch-1 latency divided by the engine's "

@@ -71,20 +71,31 @@ def read_sqz_layers(path: str | os.PathLike) -> tuple[dict, list[SparseLayer]]:
         raise ValueError(f"{path}: CRC32 mismatch: the .sqz file is corrupt or truncated")
     reader = ByteReader(data, 4, len(data) - 4)
     try:
-        header = json.loads(zlib.decompress(reader.take(reader.varint("spec size", 1 << 20), "JSON header")))
+        # Inflate at most 1 MiB, as squeezenet.compress.sqz does: a zlib bomb stops there.
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(reader.take(reader.varint("spec size", 1 << 20), "JSON header"), 1 << 20)
+        if not inflater.eof:
+            raise ValueError("JSON header is longer than 1 MiB or incomplete")
+        header = json.loads(text)
         # The JSON header is {"spec": architecture, "classes": [...], "preprocess": name}.
         spec = header.get("spec") if isinstance(header, dict) else None
         if not isinstance(spec, dict):
             raise ValueError("JSON header holds no architecture spec")
-        convolutions = build_network(spec).convolutions()
+        try:
+            convolutions = build_network(spec).convolutions()
+        except (TypeError, KeyError, AttributeError, IndexError, ArithmeticError) as error:
+            raise ValueError(f"architecture spec does not describe a network ({type(error).__name__})") from None
+        # The same cap as squeezenet.compress.sqz.MAX_PARAMETERS: declared shapes bound what is allocated.
+        if sum(int(np.prod(conv.weight_shape)) for conv in convolutions) > 1 << 26:
+            raise ValueError("architecture has more than 2**26 weights, more than this reader accepts")
         if reader.varint("layer count", len(convolutions)) != len(convolutions):
             raise ValueError("layer count disagrees with the architecture")
         layers = []
         for conv in convolutions:
             numel = int(np.prod(conv.weight_shape))
             width, coder, flags = reader.u8("bit width"), reader.u8("coder"), reader.u8("flags")
-            if coder >= len(CODERS) or not flags & 2:
-                raise ValueError(f"layer {conv.name}: bad coder {coder} or missing bias")
+            if coder >= len(CODERS) or not flags & 2 or not 1 <= width <= 12:
+                raise ValueError(f"layer {conv.name}: bad coder {coder}, bit width {width} or missing bias")
             size = reader.varint("codebook size", 1 << width)
             codebook = np.zeros(size, np.float32)
             codebook[1:] = reader.array("<f2" if flags & 1 else "<f4", size - 1, "codebook")
@@ -93,7 +104,7 @@ def read_sqz_layers(path: str | os.PathLike) -> tuple[dict, list[SparseLayer]]:
             codes = decode_symbols(reader, CODERS[coder], entries, size)
             gaps = decode_symbols(reader, CODERS[coder], entries, min(numel, MAX_ALPHABET))
             layers.append(SparseLayer(conv.weight_shape, codebook, codes, gaps, bias))
-    except (zlib.error, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (zlib.error, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise ValueError(f"{path}: unreadable architecture spec ({error})") from None
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None

@@ -43,8 +43,8 @@ def _command_line(args) -> str:
     return " ".join(shlex.quote(part) for part in parts)
 
 
-def _check_inputs(args, model, count: int, offset: int = 0):
-    """Photos of --calibration-data, else seeded random inputs (then labels are None)."""
+def _check_inputs(args, model, count: int, exclude=()):
+    """Photos of --calibration-data (less ``exclude``), else seeded random inputs (then labels are None)."""
     import numpy as np
 
     from squeezenet.data import default_preprocess
@@ -52,7 +52,7 @@ def _check_inputs(args, model, count: int, offset: int = 0):
 
     spec = model.spec
     if args.calibration_data:
-        return photo_batch(args.calibration_data, default_preprocess(model), spec.input_size, count, offset=offset)
+        return photo_batch(args.calibration_data, default_preprocess(model), spec.input_size, count, exclude=exclude)
     random = np.random.default_rng(0).standard_normal((count, spec.input_channels, spec.input_size, spec.input_size))
     return random.astype(np.float32), None
 
@@ -82,10 +82,12 @@ def _run_onnx(args) -> dict:
         result["checked_on"] = f"{len(images)} {'photos' if labels is not None else 'random inputs'}"
         final = fp32_path
         if args.format == "onnx-int8":
+            from squeezenet.export.photos import photo_paths
+
             calibration, _ = _check_inputs(args, model, args.calibration_images)
-            # Photos half a step off the calibration ones: the comparison never sees a calibration photo.
-            offset = max(1, len(_all_photos(args)) // (2 * args.calibration_images))
-            check, check_labels = _check_inputs(args, model, args.check_images, offset=offset)
+            # The comparison never sees a calibration photo.
+            seen = [path for path, _ in photo_paths(args.calibration_data, args.calibration_images)]
+            check, check_labels = _check_inputs(args, model, args.check_images, exclude=seen)
             final = Path(scratch) / "model.int8.onnx"
             quantize_onnx_int8(fp32_path, final, calibration)
             int8 = run_onnx(onnx_session(final), check)
@@ -101,12 +103,6 @@ def _run_onnx(args) -> dict:
         atomic_write(args.out, lambda temporary: Path(temporary).write_bytes(data))
     result["bytes"] = len(data)
     return result
-
-
-def _all_photos(args) -> tuple:
-    from squeezenet.data import find_images
-
-    return find_images(args.calibration_data).paths
 
 
 def run(args) -> dict:

@@ -3,33 +3,43 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
+from pathlib import Path
 
 import numpy as np
 
 from squeezenet.data import find_images, load_rgb, preprocess
 
-__all__ = ["photo_batch"]
+__all__ = ["photo_batch", "photo_paths"]
 
 
-def photo_batch(folder: str | os.PathLike, preset: str, input_size: int, count: int, *, offset: int = 0
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(images float32 [n, C, H, W], labels int64 [n]) of ``count`` photos spread evenly over the
-    folder's sorted list, starting ``offset`` places in (so two calls with different offsets pick
-    disjoint photos when count * 2 <= folder size). Unreadable photos are skipped."""
+def photo_paths(folder: str | os.PathLike, count: int, *, offset: int = 0, exclude: Collection[Path] = ()
+                ) -> list[tuple[Path, int]]:
+    """(path, label) of ``count`` photos spread evenly over the folder's sorted list (less those in
+    ``exclude``), starting ``offset`` places in: many classes rather than the first few."""
     if count < 1:
         raise ValueError(f"need at least one photo, asked for {count}")
     images = find_images(folder)
-    total = len(images.paths)
-    step = max(1, total // count)
-    picks = [(offset + step * index) % total for index in range(min(count, total))]
+    excluded = set(exclude)
+    candidates = [(path, label) for path, label in zip(images.paths, images.labels) if path not in excluded]
+    if not candidates:
+        raise ValueError(f"no photos left in {folder}")
+    step = max(1, len(candidates) // count)
+    return [candidates[(offset + step * index) % len(candidates)] for index in range(min(count, len(candidates)))]
+
+
+def photo_batch(folder: str | os.PathLike, preset: str, input_size: int, count: int, *, offset: int = 0,
+                exclude: Collection[Path] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(images float32 [n, C, H, W], labels int64 [n]) of the photos `photo_paths` picks, through
+    the ``preset`` preprocessing. Unreadable photos are skipped."""
     transform = preprocess(preset, input_size=input_size)
     tensors, labels = [], []
-    for index in picks:
+    for path, label in photo_paths(folder, count, offset=offset, exclude=exclude):
         try:
-            tensors.append(transform(load_rgb(images.paths[index])).numpy())
+            tensors.append(transform(load_rgb(path)).numpy())
         except ValueError:
             continue
-        labels.append(images.labels[index])
+        labels.append(label)
     if not tensors:
         raise ValueError(f"no readable photos in {folder}")
     return np.stack(tensors).astype(np.float32), np.asarray(labels, dtype=np.int64)
