@@ -31,3 +31,4 @@ for coder in ("fixed", "huffman", "ans"):
     blob, _ = encode_sqz(tiny.spec.to_dict(), layers, 4, coder)
     (corpus / f"tiny-{coder}.sqz").write_bytes(b"\x01" + blob)
     (corpus / f"tiny-{coder}-resealed.sqz").write_bytes(b"\x03" + blob)
+    (corpus / f"tiny-{coder}-runtime.sqz").write_bytes(b"\x07" + blob)
