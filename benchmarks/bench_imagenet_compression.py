@@ -116,7 +116,8 @@ def write_file(model: torch.nn.Module, quantizations: dict[str, LayerQuantizatio
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--budgets", default="preset,0.1,0.2", help="distortion budgets for the distilled curve; 'preset' = the preset's own rule")
+    parser.add_argument("--budgets", default="preset,345000B,365000B,0.1,0.2",
+                        help="distilled points: 'preset' (its own rule), NB (a byte target of N), or a KL budget")
     parser.add_argument("--uniform", default="8,7,6,5", help="bit widths of the naive points")
     parser.add_argument("--reuse", action="store_true", help="keep points already in results/imagenet_compression.json")
     parser.add_argument("--label", default="", help="suffix naming these points (a variant of the preset's settings)")
@@ -189,15 +190,24 @@ def main() -> None:
         sensitivity = preset_sensitivity(teacher, preset, calibration_images, caffe_input, crop_size=CROP, show_progress=True)
         sensitivity_cache.write_text(json.dumps(sensitivity, indent=1))
     for token in [b for b in args.budgets.split(",") if b]:
-        # "preset" runs the preset's own rule (its byte target, else its budget); a number overrides the budget.
-        budget = None if token == "preset" else float(token)
-        is_preset = budget is None or (preset.max_bytes is None and budget == preset.distortion_budget)
-        name = (f"{preset.name} preset" if budget is None else f"allocated+distilled @ {budget:g}") + args.label
+        # "preset" runs the preset's own rule (its byte target, else its budget); "NB" a byte target of N;
+        # a number a KL budget.
+        max_bytes = int(token[:-1]) if token.endswith("B") else None
+        budget = None if token == "preset" or max_bytes is not None else float(token)
+        is_preset = token == "preset"
+        if is_preset:
+            name = f"{preset.name} preset"
+        elif max_bytes is not None:
+            name = f"allocated+distilled to {max_bytes:,} B"
+        else:
+            name = f"allocated+distilled @ {budget:g}"
+        name += args.label
         if name in points:
             continue
         start = time.perf_counter()
         result = compress_with_preset(
-            teacher, preset, calibration_images, caffe_input, crop_size=CROP, budget=budget, sensitivity=sensitivity, show_progress=True
+            teacher, preset, calibration_images, caffe_input, crop_size=CROP, budget=budget, max_bytes=max_bytes,
+            sensitivity=sensitivity, show_progress=True,
         )
         record(
             name,
@@ -206,7 +216,7 @@ def main() -> None:
             {
                 "kind": "preset" if is_preset else "distilled",
                 "budget": budget,
-                "max_bytes": preset.max_bytes if budget is None else None,
+                "max_bytes": max_bytes or (preset.max_bytes if is_preset else None),
                 "distill": dataclasses.asdict(preset.distill),
                 "bits": result.bits,
                 "distill_losses": result.distill_losses,
@@ -234,6 +244,9 @@ def write_report(points: dict, preset) -> None:
     for name, point in sorted(points.items(), key=lambda item: -item[1]["bytes"]):
         delta = 100 * (point["evaluation"]["top1"] - published["evaluation"]["top1"])
         all_top1 = f"{100 * point['all']['top1']:.1f}" if point["kind"] in ("published", "uniform") else "n/a (calibrated)"
+        recipe = point.get("distill")
+        if recipe:
+            name += f" ({recipe['epochs']} epochs, {'centroids + biases' if recipe['train_bias'] else 'centroids'})"
         rows.append(
             f"| {name}{' **(preset)**' if point['kind'] == 'preset' else ''} | {point['bytes']:,} "
             f"| {100 * point['evaluation']['top1']:.1f} | {delta:+.1f} | {100 * point['evaluation']['top5']:.1f} "
@@ -246,12 +259,18 @@ def write_report(points: dict, preset) -> None:
         if chosen:
             axis.scatter([p["bytes"] / 1000 for p in chosen], [100 * p["evaluation"]["top1"] for p in chosen],
                          marker=marker, s=90 if kind == "preset" else 40, label=label)
+    for name, point in points.items():
+        if point["kind"] == "uniform":
+            label = name.replace("uniform-", "").replace(" (conv1/conv10 8)", "*") + " bit"
+            axis.annotate(label, (point["bytes"] / 1000, 100 * point["evaluation"]["top1"]), fontsize=7,
+                          xytext=(4, -10), textcoords="offset points")
+    axis.text(0.99, 0.02, "* conv1 and conv10 at 8 bits", transform=axis.transAxes, fontsize=7, ha="right")
     axis.axhline(100 * published["evaluation"]["top1"] - 1.0, color="grey", linestyle=":", label="published - 1 point")
     axis.axvline(400, color="grey", linestyle="--", linewidth=0.8)
     axis.set_xlabel("file size (KB)")
     axis.set_ylabel("top-1 on the evaluation half (%)")
     axis.set_title("SqueezeNet (published Deep Compression weights), bytes vs accuracy")
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, loc="center right")
     figure.tight_layout()
     figure.savefig(ROOT / "benchmarks" / "imagenet_compression.png", dpi=110)
     split = (

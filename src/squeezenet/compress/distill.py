@@ -12,7 +12,7 @@ methods such as AdaRound (Nagel et al. 2020) do:
    summed distortion stays within a budget. Summing per-layer distortions assumes they add up, the
    usual first-order approximation (as in HAWQ, Dong et al. 2019).
 3. Distillation: the weights are tied to their codebooks (``quantize.tie_weights``) and only the
-   shared centroids (optionally the biases) are trained to minimise KL(teacher || student) on
+   shared centroids (optionally the biases but the classifier's) are trained to minimise KL(teacher || student) on
    softened outputs, on random 227-pixel crops and mirrors of the calibration images (the
    augmentation the published model was trained with). Han et al. 2016 fine-tune centroids on the
    labelled training set with the task loss; the teacher's outputs replace the labels here.
@@ -211,13 +211,13 @@ def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) ->
 class DistillConfig:
     """Centroid fine-tuning against the teacher (defaults: the ``imagenet-small`` preset's)."""
 
-    epochs: int = 3
+    epochs: int = 4
     batch_size: int = 25
     # Adam, per layer relative to the RMS of its non-zero weights: Adam moves every parameter by about
     # its learning rate per step, and layers' weight scales differ by more than 10x.
     learning_rate: float = 0.002
     temperature: float = 1.0
-    train_bias: bool = False  # also train the biases of every layer but the last
+    train_bias: bool = True  # also train the biases of every layer but the last
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -235,7 +235,8 @@ def distill(
     crop_size: int,
     show_progress: bool = False,
 ) -> tuple[nn.Module, dict[str, LayerQuantization], list[float]]:
-    """Fine-tune the shared centroids so the quantized model's outputs match the teacher's.
+    """Fine-tune the shared centroids (and with ``train_bias`` the biases of all but the last layer)
+    so the quantized model's outputs match the teacher's.
 
     ``images`` are uint8 calibration images [N, 3, H, W] at least ``crop_size`` on a side (for the
     published model: warped to 256x256); ``to_input`` turns a uint8 crop batch into the model's input

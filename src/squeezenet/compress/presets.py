@@ -65,7 +65,7 @@ PRESETS: dict[str, CompressionPreset] = {
         distortion_budget=math.inf,
         max_bytes=390_000,
         sensitivity_every=10,
-        distill=DistillConfig(epochs=6, batch_size=25, learning_rate=0.002, temperature=1.0, train_bias=True),
+        distill=DistillConfig(epochs=4, batch_size=25, learning_rate=0.002, temperature=1.0, train_bias=True),
     ),
 }
 
@@ -95,11 +95,12 @@ def compress_with_preset(
     crop_size: int,
     show_progress: bool = False,
     budget: float | None = None,
+    max_bytes: int | None = None,
     sensitivity: dict[str, dict[int, float]] | None = None,
 ) -> CompressionResult:
     """Run the preset on uint8 calibration ``images`` [N, 3, H, W] (H, W >= crop_size).
 
-    ``budget`` overrides the preset's distortion budget (and byte target) and ``sensitivity`` reuses an earlier
+    ``budget`` or ``max_bytes`` overrides the preset's allocation rule and ``sensitivity`` reuses an earlier
     measurement on the same images (the benchmark sweeps budgets for its curve).
     """
     if len(images) == 0:
@@ -107,7 +108,9 @@ def compress_with_preset(
     if sensitivity is None:
         sensitivity = preset_sensitivity(teacher, preset, images, to_input, crop_size=crop_size, show_progress=show_progress)
     sizes = layer_sizes(teacher, preset)
-    if budget is None and preset.max_bytes is not None:
+    if max_bytes is not None:
+        bits = allocate_bits(sizes, sensitivity, max_bytes=max_bytes)
+    elif budget is None and preset.max_bytes is not None:
         bits = allocate_bits(sizes, sensitivity, max_bytes=preset.max_bytes)
     else:
         bits = allocate_bits(sizes, sensitivity, preset.distortion_budget if budget is None else budget)
