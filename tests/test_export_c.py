@@ -20,7 +20,7 @@ from squeezenet.export.c99.check import compile_check_binary, run_check_binary
 from squeezenet.export.c99.export import export_c
 from squeezenet.export.compressed import compressed_model, reference_model
 from squeezenet.export.photos import photo_batch
-from squeezenet.models import alexnet_cifar, squeezenet_cifar
+from squeezenet.models import alexnet_cifar, squeezenet1_1, squeezenet_cifar, weight_layers
 from squeezenet.weights import save_checkpoint
 
 TOLERANCE = 2e-4
@@ -130,3 +130,27 @@ def test_unsupported_layer_not_a_model_and_file_as_folder_exit_2(tmp_path, capsy
         assert len(error.strip().splitlines()) == 1 and message in error
     assert a_file.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alexnet.pth", "photo.net", "taken"]
+
+
+def test_squeezenet_1_1_stride_2_stem_on_photos(tmp_path, imagenet_samples):
+    """v1.1: 3x3 stride-2 stem (phase-split input), pool right after it, conv10 without padding."""
+    torch.manual_seed(3)
+    model = squeezenet1_1()
+    with torch.no_grad():
+        for _, module in weight_layers(model):  # 95% zeros keeps the generated file small ...
+            keep = (torch.rand_like(module.weight) < 0.05).float()
+            module.weight.mul_(keep / 0.05**0.5)  # ... and this scale keeps the signal alive to the logits
+            module.bias.uniform_(-0.01, 0.01)
+    checkpoint = tmp_path / "v1_1.pth"
+    save_checkpoint(checkpoint, model)
+    compressed = compressed_model(checkpoint)
+    folder = tmp_path / "c"
+    export_c(checkpoint, folder, command="test", compressed=compressed)
+    images, _ = photo_batch(imagenet_samples, compressed.preprocess, 224, 2)
+    logits = _run(_build(folder), images, 1000)
+    with torch.no_grad():
+        reference = reference_model(compressed)(torch.from_numpy(images)).numpy()
+    assert compressed.preprocess == "torchvision"
+    assert reference.std(axis=1).min() > 0.05 and not np.allclose(reference[0], reference[1])  # not degenerate
+    assert np.abs(logits - reference).max() < TOLERANCE
+    assert (logits.argmax(1) == reference.argmax(1)).all()
