@@ -205,28 +205,6 @@ def hostile_header(header_text: str, after: bytes = b"") -> bytes:
     return reseal(b"SQZ\x01" + varint(len(packed)) + packed + after)
 
 
-def test_deeply_nested_json_header_is_a_value_error(tmp_path):
-    """Found here: json.loads raised RecursionError (not ValueError) on 10**5 nested brackets."""
-    for text in ('{"spec":' + "[" * 100_000 + "]" * 100_000 + "}",
-                 '{"spec":{"family":"squeezenet","fires":' + "[" * 100_000 + "]" * 100_000 + "}}"):
-        forged = hostile_header(text, varint(26))
-        for parse in (decode_sqz, runtime_numpy_reader(tmp_path)):
-            peak, outcome = peak_of(parse, forged)
-            assert isinstance(outcome, ValueError)
-
-
-def test_zlib_bomb_header_is_refused_before_inflating(tmp_path):
-    """Found here: the NumPy runtime inflated the JSON header without a limit (a 194 KB file took
-    449 MB). Both readers stop at 1 MiB of JSON."""
-    text = '{"spec":{"family":"squeezenet"},"classes":["' + " " * 200_000_000 + '"]}'
-    forged = hostile_header(text, varint(26))
-    assert len(forged) < 250_000
-    for parse in (decode_sqz, runtime_numpy_reader(tmp_path)):
-        peak, outcome = peak_of(parse, forged)
-        assert isinstance(outcome, ValueError)
-        assert peak <= budget(forged, 0) + 4 * sqz_module.MAX_SPEC_BYTES, peak
-
-
 SPEC_VALUES = st.one_of(st.integers(-2, 3), st.sampled_from([10**6, 10**9, 2**40, 10**30]),
                         st.floats(allow_nan=True), st.none(), st.text(max_size=5), st.lists(st.integers(0, 9), max_size=3))
 

@@ -1,0 +1,90 @@
+"""kill -9 at random moments during ``squeezenet compress --out`` and ``export --format c --out``.
+
+The previous output must always be intact (byte for byte, and loadable), or the new one complete:
+never a torn file, never a half-filled folder. The moments are drawn around the length of an
+uninterrupted run measured in the same test, so some land before and some after the final rename.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from squeezenet.compress.caffe_net import net_to_model, read_net
+from squeezenet.compress.sqz import encode_sqz, read_sqz
+
+# Kills per command in `make test`; RELIABILITY.md's campaign ran with SQUEEZENET_KILLS=12.
+KILLS = int(os.environ.get("SQUEEZENET_KILLS", "2"))
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def cli(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "squeezenet", *argv]
+
+
+def timed_run(argv: list[str]) -> float:
+    start = time.monotonic()
+    subprocess.run(argv, check=True, capture_output=True, env=ENV, timeout=600)
+    return time.monotonic() - start
+
+
+def kill_at(argv: list[str], seconds: float) -> bool:
+    """Start ``argv``, SIGKILL it after ``seconds``; True when it had already finished."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        process.wait(timeout=seconds)
+        return True
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        return False
+
+
+def test_kill_during_compress_leaves_the_old_sqz_or_the_new_one(tmp_path, published_net):
+    layers = read_net(published_net)
+    old = encode_sqz(net_to_model(layers).spec.to_dict(), layers, 8, "fixed")[0]  # distinguishable: another coder
+    reference = tmp_path / "reference.sqz"
+    argv = cli("compress", "--weights", str(published_net), "--bits", "8", "--json", "--out")
+    full = timed_run([*argv, str(reference)])
+    new = reference.read_bytes()
+    assert new != old
+    rng = random.Random(7)
+    outcomes = []
+    for attempt in range(KILLS):
+        target = tmp_path / f"model{attempt}.sqz"
+        target.write_bytes(old)
+        finished = kill_at([*argv, str(target)], full * rng.uniform(0.5, 1.2))
+        found = target.read_bytes()
+        assert found in (old, new), f"kill {attempt}: a torn .sqz file ({len(found)} bytes)"
+        read_sqz(target)  # and it loads
+        outcomes.append("new" if found == new else "old")
+        assert finished <= (found == new)  # a run that finished must have replaced the file
+    print(f"compress killed {KILLS} times (full run {full:.1f} s): {outcomes}")
+
+
+def test_kill_during_export_c_never_leaves_a_half_written_folder(tmp_path, published_net):
+    reference = tmp_path / "reference"
+    argv = cli("export", "--format", "c", "--weights", str(published_net), "--json", "--out")
+    full = timed_run([*argv, str(reference)])
+    new = {path.name: path.read_bytes() for path in reference.iterdir()}
+    assert sorted(new) == ["model.c", "model.h"]
+    rng = random.Random(11)
+    outcomes = []
+    for attempt in range(KILLS):
+        target = tmp_path / f"out{attempt}"
+        finished = kill_at([*argv, str(target)], full * rng.uniform(0.5, 1.2))
+        if target.exists():
+            # The banner quotes the command, so --out differs; everything else must match byte for byte.
+            found = {path.name: path.read_bytes().replace(str(target).encode(), str(reference).encode())
+                     for path in target.iterdir()}
+            assert found == new, "a half-written folder"
+        else:
+            assert not finished
+        outcomes.append("complete" if target.exists() else "absent")
+        leftovers = [path.name for path in tmp_path.iterdir() if path.name.startswith(f".out{attempt}.")]
+        print(f"kill {attempt}: staging folders left behind: {leftovers}")
+    print(f"export --format c killed {KILLS} times (full run {full:.1f} s): {outcomes}")
