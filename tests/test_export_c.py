@@ -16,6 +16,9 @@ import pytest
 import torch
 
 from squeezenet.cli import main
+from squeezenet.compress.kmeans import kmeans_1d
+from squeezenet.compress.sparse import SparseLayer
+from squeezenet.compress.sqz import read_sqz_model, write_sqz
 from squeezenet.export.c99.check import compile_check_binary, run_check_binary
 from squeezenet.export.c99.export import export_c
 from squeezenet.export.compressed import compressed_model, reference_model
@@ -152,5 +155,32 @@ def test_squeezenet_1_1_stride_2_stem_on_photos(tmp_path, imagenet_samples):
         reference = reference_model(compressed)(torch.from_numpy(images)).numpy()
     assert compressed.preprocess == "torchvision"
     assert reference.std(axis=1).min() > 0.05 and not np.allclose(reference[0], reference[1])  # not degenerate
+    assert np.abs(logits - reference).max() < TOLERANCE
+    assert (logits.argmax(1) == reference.argmax(1)).all()
+
+
+def test_sqz_with_6_bit_codebooks_and_8_bit_relative_indices(tmp_path, cifar_train, capsys):
+    """A pruned .sqz whose gaps exceed 15: the C arrays switch to 8-bit relative indices."""
+    torch.manual_seed(4)
+    model = squeezenet_cifar(base_e=32, incr_e=32).eval()
+    layers = []
+    for _, module in weight_layers(model):
+        weight = module.weight.detach().numpy()
+        # Keep the largest 10%, doubled so that the signal survives to the logits.
+        weight = np.where(np.abs(weight) > np.quantile(np.abs(weight), 0.9), weight * 2.0, 0.0).astype(np.float32)
+        codebook = np.concatenate([[0.0], kmeans_1d(weight[weight != 0], 63)]).astype(np.float32)
+        bias = np.random.default_rng(len(layers)).uniform(-0.1, 0.1, weight.shape[0]).astype(np.float32)
+        layers.append(SparseLayer.from_dense(weight, bias, codebook, max_gap=255))
+    assert max(int(layer.gaps.max()) for layer in layers) > 15
+    sqz = tmp_path / "pruned.sqz"
+    write_sqz(sqz, model.spec.to_dict(), layers, 6, "ans")
+    binary, report = _export_and_build(sqz, tmp_path / "c", capsys)
+    source = (tmp_path / "c" / "model.c").read_text()
+    assert "64-entry codebook, 8-bit relative indices" in source and not report["quantized_at_export"]
+    images, _ = photo_batch(cifar_train, "cifar", 32, 4)
+    logits = _run(binary, images, 10)
+    with torch.no_grad():
+        reference = read_sqz_model(sqz)(torch.from_numpy(images)).numpy()
+    assert reference.std(axis=1).min() > 0.05  # a live network, not constant logits
     assert np.abs(logits - reference).max() < TOLERANCE
     assert (logits.argmax(1) == reference.argmax(1)).all()
