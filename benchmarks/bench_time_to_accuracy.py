@@ -93,7 +93,8 @@ def main() -> None:
         to85, to90 = _minutes_to(history, 0.85), _minutes_to(history, 0.90)
         rate = sum(r["images_per_second"] for r in history) / len(history)
         wall = walls.get(epochs)
-        rows.append(f"| {folder.name} | {epochs} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
+        done = "" if (folder / "final.pth").exists() else f" (stopped after {len(history)})"
+        rows.append(f"| {folder.name} | {epochs}{done} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
                     f"{'not reached' if to85 is None else f'{to85:.1f}'} | "
                     f"{'not reached' if to90 is None else f'{to90:.1f}'} | {minutes[-1]:.1f} | "
                     f"{'n/a' if wall is None else f'{wall / 60:.1f}'} | {rate:.0f} |")
