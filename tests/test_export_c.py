@@ -103,7 +103,7 @@ def test_cifar_variants_with_batch_norm_and_bypass(tmp_path, cifar_train, capsys
     # The CLI's own check: compiled with the strict flags, compared with PyTorch on 4 photos.
     assert report["c_checked_on"] == "4 photos" and report["c_top1_agreement_with_pytorch"] == 1.0
     assert report["c_max_abs_logit_diff_vs_pytorch"] < TOLERANCE
-    images, _ = photo_batch(cifar_train, "cifar", 32, 6)
+    images, _ = photo_batch(cifar_train, "cifar", 32, 4)  # the 4 photos the CLI checked
     logits = _run(binary, images, 10)
     with torch.no_grad():
         # Same weights as exported (8-bit codebooks made at export, BatchNorm folded) ...
@@ -113,6 +113,7 @@ def test_cifar_variants_with_batch_norm_and_bypass(tmp_path, cifar_train, capsys
     assert np.abs(logits - exact).max() < TOLERANCE
     assert (logits.argmax(1) == exact.argmax(1)).all()
     assert np.abs(logits - dense).max() < 0.05 * np.abs(dense).max()
+    assert report["c_top1_agreement_with_dense_model"] == (logits.argmax(1) == dense.argmax(1)).mean()
 
 
 def test_unsupported_layer_not_a_model_and_file_as_folder_exit_2(tmp_path, capsys, published_net):

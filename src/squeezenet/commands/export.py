@@ -137,13 +137,22 @@ def _check_c(args, compressed) -> dict:
         logits = run_check_binary(binary, images, model.spec.num_classes)
     with torch.no_grad():
         reference = model(torch.from_numpy(images)).numpy()
-    return {
+    result = {
         "c_checked_with": f"gcc {' '.join(STRICT_FLAGS)}",
         "c_checked_on": f"{len(images)} photos",
         "c_max_abs_logit_diff_vs_pytorch": float(np.abs(logits - reference).max()),
         "c_top1_agreement_with_pytorch": float((logits.argmax(1) == reference.argmax(1)).mean()),
         "c_top1": float((logits.argmax(1) == labels).mean()),
     }
+    if compressed.quantized_here:
+        # The 8-bit codebooks made at export are a change of weights: measure it against the dense model.
+        from squeezenet.weights import load_model
+
+        with torch.no_grad():
+            dense = load_model(args.weights, args.arch, fold_bn=True)(torch.from_numpy(images)).numpy()
+        result["c_top1_agreement_with_dense_model"] = float((logits.argmax(1) == dense.argmax(1)).mean())
+        result["dense_top1"] = float((dense.argmax(1) == labels).mean())
+    return result
 
 
 def summarize(result: dict) -> None:
