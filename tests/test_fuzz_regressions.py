@@ -108,7 +108,6 @@ def test_bit_width_40_does_not_allocate_a_64_gib_codebook(readers, published):
     ("stem_stride", 0, "ZeroDivisionError"),
     ("stem_channels", None, "TypeError"),
     ("stem_channels", "", "numpy UFuncNoLoopError"),
-    ("stem_channels", 10**9, "no cap: up to 2**35 symbols per layer allowed"),
 ])
 def test_odd_specs_reach_the_numpy_runtime_as_value_errors(readers, published, key, value, error_before):
     """Found by tests/test_hardening_allocation.py::test_huge_or_odd_declared_shapes_in_the_spec:
@@ -118,3 +117,22 @@ def test_odd_specs_reach_the_numpy_runtime_as_value_errors(readers, published, k
     for name, read in readers.items():
         with pytest.raises(ValueError):
             read(forged)
+
+
+def test_a_huge_declared_layer_is_refused_before_its_zero_cost_symbols(readers, published):
+    """Probe (hand-made): 10**6 input channels make conv1 a 4.7e9-weight layer; its entry count
+    2**32 with one-symbol ANS streams (zero payload bytes) made the NumPy runtime, which had no
+    cap on declared weights, allocate 2 x 8 GiB. Both readers now refuse more than 2**26 weights."""
+    spec = {**published[0], "input_channels": 10**6}
+    one_symbol_stream = varint(1) + bytes([0b00001000]) + varint(0)  # alphabet 1, ANS level 1, no payload
+    layer0 = bytes([8, 2, 2 | 4]) + varint(1) + b"\0\0" * 96 + varint(2**32) + one_symbol_stream * 2
+    forged = with_header(zlib.compress(json.dumps({"spec": spec}).encode()), varint(26) + layer0)
+    for name, read in readers.items():
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError, match="more than"):
+                read(forged)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 << 20, (name, peak)
