@@ -17,6 +17,8 @@ import os
 import re
 import urllib.error
 import urllib.request
+import zipfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -107,9 +109,15 @@ def _state_dict_from_file(path: Path) -> tuple[dict, dict | None, dict]:
             raise ValueError(f"{path}: corrupt metadata in safetensors file") from None
         return state, spec, extras
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of a file it may then refuse: the error is the one line we print.
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean "not a checkpoint"
-        raise ValueError(f"{path}: not a readable PyTorch weights file ({' '.join(str(error).split())[:200]})") from None
+        if "Weights only load failed" in str(error) and zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: refused: it holds pickled objects other than tensors, "
+                             "and weights are never unpickled") from None
+        raise ValueError(f"{path}: not a PyTorch weights file (no state dict could be read)") from None
     if isinstance(loaded, dict) and "model" in loaded and isinstance(loaded["model"], dict):
         extras = {k: loaded[k] for k in ("classes", "preprocess") if k in loaded}
         return loaded["model"], loaded.get("spec"), extras
