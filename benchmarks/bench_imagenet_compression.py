@@ -230,6 +230,16 @@ def main() -> None:
         write_report(json.loads(results_path.read_text())["points"], preset)
 
 
+NOTES = (
+    "Reading the table: one evaluation photo is 0.4 points, and top-1 on 250 photos has a standard error "
+    "of about 3 points, so differences of a point or two between rows are within noise; 'agreement' (same "
+    "top-1 class as the published model, on the same photos) is the paired, less noisy comparison. "
+    "Distilled points see the calibration half, so their all-500 accuracy is not reported. Every row's "
+    "bytes are its .sqz file's size, and its accuracy is that of the model read back from the file. "
+    "Each distilled row names the distillation recipe it was measured with."
+)
+
+
 def write_report(points: dict, preset) -> None:
     import matplotlib
 
@@ -286,7 +296,7 @@ def write_report(points: dict, preset) -> None:
         "imagenet_compression",
         "ImageNet: bytes vs accuracy of the compressed published SqueezeNet",
         "python benchmarks/bench_imagenet_compression.py",
-        f"{split}\n\n" + "\n".join(rows) + "\n\n![bytes vs accuracy](benchmarks/imagenet_compression.png)\n",
+        f"{split}\n\n" + "\n".join(rows) + f"\n\n{NOTES}\n\n![bytes vs accuracy](benchmarks/imagenet_compression.png)\n",
     )
 
 
