@@ -1,8 +1,9 @@
 """kill -9 at random moments during ``squeezenet compress --out`` and ``export --format c --out``.
 
 The previous output must always be intact (byte for byte, and loadable), or the new one complete:
-never a torn file, never a half-filled folder. The moments are drawn around the length of an
-uninterrupted run measured in the same test, so some land before and some after the final rename.
+never a torn file, never a half-filled folder. Every other kill lands at a random moment
+of a run (drawn around the length of an uninterrupted run measured in the same test); the others
+land 0-20 ms after the temporary output appears beside --out, that is inside the write itself.
 """
 
 from __future__ import annotations
@@ -44,6 +45,26 @@ def kill_at(argv: list[str], seconds: float) -> bool:
         return False
 
 
+def kill_when_writing(argv: list[str], folder, prefix: str, delay: float) -> bool:
+    """Start ``argv`` and SIGKILL it ``delay`` seconds after its temporary output (a name starting
+    with ``prefix`` and ending in ``.tmp`` in ``folder``) appears; True when it finished first."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    while process.poll() is None:
+        if any(name.startswith(prefix) and name.endswith(".tmp") for name in os.listdir(folder)):
+            time.sleep(delay)
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            return False
+        time.sleep(0.0005)
+    return True
+
+
+def kill_moments(rng: random.Random, full: float):
+    """Alternately a random moment of the run, and a random 0-20 ms after the output write began."""
+    for attempt in range(KILLS):
+        yield attempt, ("run", full * rng.uniform(0.3, 1.1)) if attempt % 2 else ("write", rng.uniform(0, 0.02))
+
+
 def test_kill_during_compress_leaves_the_old_sqz_or_the_new_one(tmp_path, published_net):
     layers = read_net(published_net)
     old = encode_sqz(net_to_model(layers).spec.to_dict(), layers, 8, "fixed")[0]  # distinguishable: another coder
@@ -54,14 +75,17 @@ def test_kill_during_compress_leaves_the_old_sqz_or_the_new_one(tmp_path, publis
     assert new != old
     rng = random.Random(7)
     outcomes = []
-    for attempt in range(KILLS):
+    for attempt, (moment, seconds) in kill_moments(rng, full):
         target = tmp_path / f"model{attempt}.sqz"
         target.write_bytes(old)
-        finished = kill_at([*argv, str(target)], full * rng.uniform(0.5, 1.2))
+        if moment == "run":
+            finished = kill_at([*argv, str(target)], seconds)
+        else:
+            finished = kill_when_writing([*argv, str(target)], tmp_path, f".{target.name}.", seconds)
         found = target.read_bytes()
         assert found in (old, new), f"kill {attempt}: a torn .sqz file ({len(found)} bytes)"
         read_sqz(target)  # and it loads
-        outcomes.append(("new" if found == new else "old") + (" (had finished)" if finished else ""))
+        outcomes.append(f"{moment}: " + ("new" if found == new else "old") + (" (had finished)" if finished else ""))
         assert finished <= (found == new)  # a run that finished must have replaced the file
     print(f"compress killed {KILLS} times (full run {full:.1f} s): {outcomes}")
 
@@ -74,10 +98,12 @@ def test_kill_during_export_c_never_leaves_a_half_written_folder(tmp_path, publi
     assert sorted(new) == ["model.c", "model.h"]
     rng = random.Random(11)
     outcomes = []
-    for attempt in range(KILLS):
+    for attempt, (moment, seconds) in kill_moments(rng, full):
         target = tmp_path / f"out{attempt}"
-        # Earlier: the first (reference) run is the slowest, and 0.5-1.2 of it never caught one mid-run.
-        finished = kill_at([*argv, str(target)], full * rng.uniform(0.1, 0.9))
+        if moment == "run":
+            finished = kill_at([*argv, str(target)], seconds)
+        else:
+            finished = kill_when_writing([*argv, str(target)], tmp_path, f".{target.name}.", seconds)
         if target.exists():
             # The banner quotes the command, so --out differs; everything else must match byte for byte.
             found = {path.name: path.read_bytes().replace(str(target).encode(), str(reference).encode())
@@ -85,7 +111,7 @@ def test_kill_during_export_c_never_leaves_a_half_written_folder(tmp_path, publi
             assert found == new, "a half-written folder"
         else:
             assert not finished
-        outcomes.append(("complete" if target.exists() else "absent") + (" (had finished)" if finished else ""))
+        outcomes.append(f"{moment}: " + ("complete" if target.exists() else "absent") + (" (had finished)" if finished else ""))
         leftovers = [path.name for path in tmp_path.iterdir() if path.name.startswith(f".out{attempt}.")]
         print(f"kill {attempt}: staging folders left behind: {leftovers}")
     print(f"export --format c killed {KILLS} times (full run {full:.1f} s): {outcomes}")
