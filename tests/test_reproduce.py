@@ -98,6 +98,10 @@ def test_design_space_and_bypass_reports(cifar_slice, tmp_path, capsys, monkeypa
     sizes = [row["parameters"] for row in sweep["rows"]]
     assert sizes[0] < sizes[1] and sizes[2] < sizes[3]  # more squeeze filters, more 3x3 filters: bigger
     assert sweep["runs_computed"] == 4
+    # --cached-only trains nothing: it reports the finished runs and names the missing ones.
+    partial = _reproduce(capsys, "bypass", *common, "--cached-only")
+    assert [row["bypass"] for row in partial["rows"]] == ["none"] and partial["missing"] == ["simple", "complex"]
+    assert partial["runs_computed"] == 0 and "not finished" in (out / "bypass.md").read_text().lower()
     bypass = _reproduce(capsys, "bypass", *common)
     vanilla, simple, complex_ = bypass["rows"]
     assert simple["parameters"] == vanilla["parameters"] < complex_["parameters"]
@@ -159,3 +163,37 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     assert main(["reproduce", "table2", "--data", str(tmp_path / "missing"), "--schedule", "tiny"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("squeezenet reproduce: error:") and "missing" in error and "\n" not in error
+
+
+def test_restore_batch_norm_computes_the_folded_function(cifar_slice):
+    import torch
+
+    from squeezenet.reproduce.deep_compression import restore_batch_norm
+    from squeezenet.reproduce.training import calibration_inputs
+
+    train, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=VAL_SPLIT, show_progress=False)
+    inputs = calibration_inputs(train, 16)
+    torch.manual_seed(0)
+    trained = squeezenet_cifar(batch_norm=True)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
+        for module in trained.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    folded = fold_batch_norm(trained.eval())
+    restored = restore_batch_norm(folded, inputs)
+    assert restored.spec.batch_norm and not folded.spec.batch_norm
+    with torch.no_grad():
+        expected = folded(inputs)
+        assert torch.allclose(restored.eval()(inputs), expected, atol=1e-4, rtol=1e-4)
+        # In train mode each BatchNorm normalises by the batch's own statistics, which equal the
+        # recorded ones on the calibration batch: the function is the same there too (dropout off).
+        restored.train()
+        for module in restored.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.eval()
+        assert torch.allclose(restored(inputs), expected, atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="still has BatchNorm"):
+        restore_batch_norm(trained, inputs)

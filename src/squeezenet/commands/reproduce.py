@@ -32,6 +32,8 @@ def add_parser(subparsers):
                         help="table2: our ImageNet re-compression(s) (.sqz), repeatable")
     parser.add_argument("--cache-dir", help="finished-run cache (default ~/.cache/squeezenet/reproduce)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="train nothing: report the finished runs of the cache and list the missing ones")
     return parser
 
 
@@ -50,7 +52,7 @@ def run(args) -> dict:
         torch.set_num_threads(args.threads)
     schedule = schedule_named(args.schedule)
     show = not args.json
-    cache = RunCache(Path(args.cache_dir) if args.cache_dir else cache_dir() / "reproduce")
+    cache = RunCache(Path(args.cache_dir) if args.cache_dir else cache_dir() / "reproduce", compute=not args.cached_only)
     splits = load_splits(args.data, schedule, val_split=args.val_split, show_progress=show)
     out = Path(args.out)
     stamp = make_stamp(_command_line(args))
@@ -89,6 +91,8 @@ def _command_line(args) -> list[str]:
             words += ["--imagenet-sqz", path]
     if args.threads is not None:
         words += ["--threads", str(args.threads)]
+    if args.cached_only:
+        words.append("--cached-only")
     return words
 
 

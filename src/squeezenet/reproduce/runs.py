@@ -22,7 +22,7 @@ from typing import Callable
 
 from squeezenet.safe_io import atomic_write_bytes
 
-__all__ = ["CODE_VERSION", "Run", "RunCache", "settings_key"]
+__all__ = ["CODE_VERSION", "MissingRun", "Run", "RunCache", "settings_key"]
 
 # Raise when a change to the reproduction code changes the results of a run with unchanged settings.
 CODE_VERSION = 1
@@ -35,6 +35,10 @@ def settings_key(settings: dict) -> str:
     except TypeError as error:
         raise ValueError(f"run settings must be plain JSON values: {error}") from None
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class MissingRun(LookupError):
+    """A run that is not in the cache, asked of a cache that must not compute (``compute=False``)."""
 
 
 @dataclass
@@ -51,6 +55,7 @@ class RunCache:
     root: Path
     computed: list[str] = field(default_factory=list)  # "<name>-<key>" of the runs done by this cache
     reused: list[str] = field(default_factory=list)  # ... and of the runs read back from disk
+    compute: bool = True  # False: only read finished runs back; a missing one raises MissingRun
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -76,6 +81,8 @@ class RunCache:
             if isinstance(result, dict):
                 self.reused.append(folder.name)
                 return Run(name, key, folder, result, True)
+        if not self.compute:
+            raise MissingRun(name)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(folder / "settings.json", json.dumps(settings, indent=1, sort_keys=True).encode())
         result = compute(folder)

@@ -15,10 +15,27 @@ import numpy as np
 import torch
 from torch import nn
 
+from squeezenet.models import model_from_spec
 from squeezenet.train import config_for_preset, evaluate_accuracy, train_model
-from squeezenet.training_data import ImageSet, load_image_folder
+from squeezenet.training_data import ImageSet, epoch_batches, load_image_folder, to_model_input
 
-__all__ = ["Splits", "load_splits", "per_class", "fit", "accuracy", "data_settings"]
+__all__ = ["SQUEEZENET_RECIPE", "initial_model", "Splits", "load_splits", "per_class", "fit", "accuracy", "data_settings", "calibration_inputs"]
+
+
+# Recorded in the settings of every SqueezeNet training (so its cache key follows the recipe).
+SQUEEZENET_RECIPE = "conv10 bias 1, classifier lr x0.1 (squeezenet.train.build_training_model, fast preset)"
+
+
+def initial_model(spec: dict) -> nn.Module:
+    """A freshly initialised model for ``spec`` (seeded by the caller). For SqueezeNet, conv10's bias
+    starts at 1 as in ``squeezenet.train.build_training_model``: its class scores pass a ReLU, and a
+    class whose scores all turn negative never gets a gradient again."""
+    from squeezenet.models import SqueezeNet
+
+    model = model_from_spec(spec)
+    if isinstance(model, SqueezeNet):
+        nn.init.constant_(model.classifier[1].bias, 1.0)
+    return model
 
 
 @dataclass
@@ -73,17 +90,18 @@ def data_settings(splits: Splits) -> dict:
 
 
 def fit(model: nn.Module, images: ImageSet, *, epochs: int, lr: float, batch_size: int, folder: Path,
-        val: ImageSet | None = None, show_progress: bool = False, seed: int = 0, resumable: bool = True) -> dict:
+        val: ImageSet | None = None, show_progress: bool = False, seed: int = 0, resumable: bool = True,
+        classifier_lr_scale: float | None = None) -> dict:
     """Train ``model`` in place with the trainer's ``fast`` recipe (one-cycle SGD).
 
     ``resumable``: the trainer checkpoints every epoch into ``folder/train`` and an interrupted run
-    continues from there."""
+    continues from there. ``classifier_lr_scale`` overrides the preset's factor for the last layer."""
     run_folder = folder / "train"
     config = config_for_preset(
         "fast", arch=type(model).__name__, epochs=epochs, lr=lr, batch_size=min(batch_size, len(images)),
         out=str(run_folder) if resumable else None, resume=resumable and (run_folder / "last.pth").exists(),
         show_progress=show_progress,
-        device="cpu", seed=seed, eval_batch_size=500)
+        device="cpu", seed=seed, eval_batch_size=500, classifier_lr_scale=classifier_lr_scale)
     result = train_model(model, images, val, config)
     result.pop("skipped", None)
     return {key: result[key] for key in ("epochs", "loss", "top1", "top5", "images_per_second", "seconds", "history")}
@@ -94,3 +112,10 @@ def accuracy(model: nn.Module, val: ImageSet) -> dict:
     model = model.to(memory_format=torch.contiguous_format).eval()
     result = evaluate_accuracy(model, val, batch_size=500, device="cpu", autocast_dtype=None, channels_last=False)
     return {"top1": result["top1"], "top5": result["top5"], "val_images": result["images"]}
+
+
+def calibration_inputs(images: ImageSet, count: int = 512) -> torch.Tensor:
+    """The first ``count`` images (file order, no augmentation) as a model input batch."""
+    batch = next(iter(epoch_batches(images, batch_size=min(count, len(images)), epoch=0, seed=0, train=False)))
+    return to_model_input(batch.pixels, images.preset, torch.device("cpu"), image_size=images.image_size,
+                          channels_last=False)

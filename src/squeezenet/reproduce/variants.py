@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from squeezenet.models import count_parameters, fold_batch_norm, model_from_spec, squeezenet_cifar
+from squeezenet.models import count_parameters, fold_batch_norm, squeezenet_cifar
 from squeezenet.reproduce.runs import RunCache
-from squeezenet.reproduce.training import Splits, accuracy, data_settings, fit
+from squeezenet.reproduce.training import SQUEEZENET_RECIPE, Splits, accuracy, data_settings, fit, initial_model
 
 __all__ = ["train_variant"]
 
@@ -24,11 +24,12 @@ def train_variant(cache: RunCache, splits: Splits, schedule, *, squeeze_ratio: f
     """Train (or read back) the variant; returns its metaparameters, size and validation accuracy."""
     spec = squeezenet_cifar(squeeze_ratio=squeeze_ratio, pct3x3=pct3x3, bypass=bypass, batch_norm=True).spec.to_dict()
     settings = {"step": "variant", "spec": spec, **data_settings(splits), "epochs": schedule.sweep_epochs,
-                "batch_size": schedule.sweep_batch_size, "lr": schedule.sweep_lr, "seed": 0}
+                "batch_size": schedule.sweep_batch_size, "lr": schedule.sweep_lr, "seed": 0,
+                "recipe": SQUEEZENET_RECIPE}
 
     def compute(folder: Path) -> dict:
         torch.manual_seed(0)
-        model = model_from_spec(spec)
+        model = initial_model(spec)
         training = fit(model, splits.sweep, epochs=schedule.sweep_epochs, lr=schedule.sweep_lr,
                        batch_size=schedule.sweep_batch_size, folder=folder, show_progress=show_progress,
                        resumable=schedule.resumable)
