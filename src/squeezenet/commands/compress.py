@@ -44,6 +44,8 @@ def add_parser(subparsers):
     parser.add_argument("--val-split", type=int, default=0, help="hold out the last K images of every class")
     parser.add_argument("--preset", help="a named recipe from squeezenet.compress.presets (e.g. imagenet-small)")
     parser.add_argument("--calibration-data", help="with --preset: a folder of unlabelled photos")
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
+                        help="unreadable images in --finetune-data/--calibration-data: skip and count them, or fail")
     return parser
 
 
@@ -111,7 +113,8 @@ def _retrainer(args, model, log: list[dict]):
     from squeezenet.train import config_for_preset, load_datasets, train_model
 
     config = config_for_preset("fast", data=args.finetune_data, val_split=args.val_split, epochs=args.epochs,
-                               lr=args.lr, batch_size=args.batch_size, out=None, show_progress=not args.json)
+                               lr=args.lr, batch_size=args.batch_size, out=None, show_progress=not args.json,
+                               on_bad_image=args.on_bad_image)
     train_set, val_set = load_datasets(config, model.spec.input_size)
     if len(train_set.class_names) != model.spec.num_classes:
         raise ValueError(f"{args.finetune_data} has {len(train_set.class_names)} classes but the model "
@@ -121,7 +124,7 @@ def _retrainer(args, model, log: list[dict]):
         metrics = train_model(student, train_set, val_set, config)
         # The trainer moves the model to its device in channels-last layout; the encoder wants it back.
         student.to("cpu", memory_format=torch.contiguous_format)
-        log.append({key: metrics[key] for key in ("loss", "top1", "top5") if key in metrics})
+        log.append({key: metrics[key] for key in ("loss", "top1", "top5", "skipped_images") if key in metrics})
 
     return retrain
 
@@ -151,7 +154,9 @@ def _run_preset(args, model) -> dict:
     crop = teacher.spec.input_size
     paths = _photos(Path(args.calibration_data))
     calibration, _ = presets.calibration_split(paths)
-    images = _warped([paths[index] for index in calibration], crop * 256 // 224)
+    # The same warp as squeezenet.data.preprocess: 256 for a 227 Caffe crop, 256 for a 224 torchvision one.
+    reference_crop = 227 if preset.preprocess == "caffe" else 224
+    images, skipped = _warped([paths[index] for index in calibration], crop * 256 // reference_crop, args.on_bad_image)
     result = presets.compress_with_preset(teacher, preset, images, _input_transform(preset.preprocess),
                                           crop_size=crop, show_progress=not args.json)
     layers = encode_layers(result.student, result.quantizations, preset.coder)
@@ -161,7 +166,7 @@ def _run_preset(args, model) -> dict:
     nonzero = sum(int(torch.count_nonzero(module.weight)) for _, module in weight_layers(result.student))
     weights = sum(module.weight.numel() for _, module in weight_layers(result.student))
     summary = _summary(args, teacher, data, breakdown, bits, nonzero, weights, count_parameters(teacher), preset.coder)
-    summary.update(preset=args.preset, calibration_images=len(calibration))
+    summary.update(preset=args.preset, calibration_images=len(images), skipped_images=skipped)
     return summary
 
 
@@ -174,14 +179,24 @@ def _photos(folder: Path) -> list[Path]:
     return paths
 
 
-def _warped(paths: list[Path], size: int):
+def _warped(paths: list[Path], size: int, on_bad_image: str = "skip"):
+    """(uint8 images, number of unreadable photos skipped); ``on_bad_image="fail"`` raises at the first."""
     import torch
     from torchvision.transforms import v2
 
     from squeezenet.data import load_rgb
 
     transform = v2.Compose([v2.Resize((size, size)), v2.ToImage()])
-    return torch.stack([transform(load_rgb(path)) for path in paths])
+    images = []
+    for path in paths:
+        try:
+            images.append(transform(load_rgb(path)))
+        except ValueError:
+            if on_bad_image == "fail":
+                raise
+    if len(images) < 2:
+        raise ValueError(f"only {len(images)} of {len(paths)} calibration photos are readable; need at least 2")
+    return torch.stack(images), len(paths) - len(images)
 
 
 def _input_transform(preprocess: str):
