@@ -9,6 +9,7 @@ preprocessed float32 batch [N, C, H, W] that the PyTorch model takes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zlib
 from pathlib import Path
@@ -85,8 +86,11 @@ def read_sqz_layers(path: str | os.PathLike) -> tuple[dict, list[SparseLayer]]:
             convolutions = build_network(spec).convolutions()
         except (TypeError, KeyError, AttributeError, IndexError, ArithmeticError) as error:
             raise ValueError(f"architecture spec does not describe a network ({type(error).__name__})") from None
+        sizes = [size for conv in convolutions for size in conv.weight_shape]
+        if not all(type(size) is int and size > 0 for size in sizes):
+            raise ValueError("architecture spec gives a layer a size that is not a positive integer")
         # The same cap as squeezenet.compress.sqz.MAX_PARAMETERS: declared shapes bound what is allocated.
-        if sum(int(np.prod(conv.weight_shape)) for conv in convolutions) > 1 << 26:
+        if sum(math.prod(conv.weight_shape) for conv in convolutions) > 1 << 26:
             raise ValueError("architecture has more than 2**26 weights, more than this reader accepts")
         if reader.varint("layer count", len(convolutions)) != len(convolutions):
             raise ValueError("layer count disagrees with the architecture")

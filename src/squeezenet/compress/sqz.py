@@ -282,7 +282,7 @@ def _parse_header(raw: memoryview) -> dict:
         raise ValueError("architecture spec is too long or incomplete")
     try:
         spec = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: a few KB of zlib can nest 10**5 brackets
         raise ValueError("architecture spec is not valid JSON") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("spec"), dict):
         raise ValueError("JSON header holds no architecture spec")
