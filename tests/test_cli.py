@@ -15,6 +15,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "squeezenet", *args], capture_output=True, text=True, timeout=300)
 
 
+def run_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The CLI's main() in this process (no interpreter start-up): exit status, stdout, stderr."""
+    try:
+        code = main(list(args))
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
 def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
@@ -77,39 +87,39 @@ def test_torchvision_state_dict_and_safetensors(tmp_path, sample_photos, capsys)
         (["info"], "give --arch or --weights"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, message):
-    result = run_cli(*args)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    result = run_in_process(capsys, *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def test_truncated_net_file(published_net, imagenet_samples, tmp_path):
+def test_truncated_net_file(published_net, imagenet_samples, tmp_path, capsys):
     cut = tmp_path / "cut.net"
     cut.write_bytes(published_net.read_bytes()[:5000])
-    result = run_cli("evaluate", "--weights", str(cut), "--data", str(imagenet_samples))
+    result = run_in_process(capsys, "evaluate", "--weights", str(cut), "--data", str(imagenet_samples))
     assert result.returncode == 2 and "truncated" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_text_file_as_image(published_net, tmp_path):
+def test_text_file_as_image(published_net, tmp_path, capsys):
     fake = tmp_path / "photo.jpg"
     fake.write_text("this is not a JPEG")
-    result = run_cli("predict", str(fake), "--weights", str(published_net))
+    result = run_in_process(capsys, "predict", str(fake), "--weights", str(published_net))
     assert result.returncode == 2 and "not a readable image" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_weights_that_do_not_fit_the_architecture(tmp_path):
+def test_weights_that_do_not_fit_the_architecture(tmp_path, capsys):
     pth = tmp_path / "v11.pth"
     torch.save(torchvision.models.squeezenet1_1().state_dict(), pth)
-    result = run_cli("info", "--weights", str(pth), "--arch", "squeezenet1_0")
+    result = run_in_process(capsys, "info", "--weights", str(pth), "--arch", "squeezenet1_0")
     assert result.returncode == 2 and "do not fit" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_unknown_flag_is_exit_2():
-    result = run_cli("evaluate", "--frobnicate")
+def test_unknown_flag_is_exit_2(capsys):
+    result = run_in_process(capsys, "evaluate", "--frobnicate")
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
