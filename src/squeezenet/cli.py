@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="squeezenet", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="squeezenet", description="Train, compress, measure and deploy small image CNNs (SqueezeNet, AlexNet, Deep Compression).")
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:

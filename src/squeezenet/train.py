@@ -102,6 +102,7 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 500
     show_progress: bool = True
+    on_bad_image: str = "skip"  # unreadable images: "skip" (counted in the result) or "fail" at the first
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -192,6 +193,9 @@ def load_datasets(config: TrainConfig, input_size: int) -> tuple[ImageSet, Image
         val_set, _ = load_image_folder(config.val_data, **common)
         if val_set.class_names != train_set.class_names:
             raise ValueError(f"validation folder {config.val_data} has other classes than {config.data}")
+    for image_set in (train_set, val_set):
+        if config.on_bad_image == "fail" and image_set is not None and image_set.skipped:
+            raise ValueError(f"{image_set.skipped[0]}: not a readable image (--on-bad-image fail)")
     return train_set, val_set
 
 
@@ -521,6 +525,8 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
             running[1] += len(labels)
             images_seen += batch.global_size
             skipped.update(batch.skipped)
+            if batch.skipped and config.on_bad_image == "fail":
+                raise ValueError(f"{batch.skipped[0]}: not a readable image (--on-bad-image fail)")
             if show and step % 10 == 0:
                 seconds = time.perf_counter() - epoch_start
                 bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{images_seen / max(seconds, 1e-9):.0f}", lr=f"{lr:.3g}")

@@ -45,6 +45,8 @@ def add_parser(subparsers):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run folder: last.pth, final.pth, metrics.jsonl")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pth")
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
+                        help="unreadable images: skip and count them (default), or stop with an error")
     return parser
 
 
@@ -58,7 +60,7 @@ def run(args) -> dict:
         classifier_lr_scale=args.classifier_lr_scale, augment=args.augment,
         precision=args.precision, device=args.device, channels_last=not args.no_channels_last,
         threads=args.threads, workers=args.workers, cache_dir=args.cache_dir, seed=args.seed, out=args.out,
-        resume=args.resume, show_progress=not args.json)
+        resume=args.resume, show_progress=not args.json, on_bad_image=args.on_bad_image)
     result = train(config)
     if int(os.environ.get("RANK", "0")) != 0:
         # Under torchrun only rank 0 reports; the others would print the same object again.

@@ -91,10 +91,11 @@ def compress_model(
     *,
     retrain: Callable[[nn.Module], object] | None = None,
 ) -> CompressionResult:
-    """Fold BatchNorm, prune (if asked), quantize, entropy-code; write the .sqz to ``out`` if given.
+    """Prune (if asked), fold BatchNorm, quantize, entropy-code; write the .sqz to ``out`` if given.
 
-    With ``retrain``, it is called after each pruning round (masks held) and once after
-    quantization (weights tied to trainable centroids). ``model`` itself is not changed.
+    With ``retrain``, it is called after each pruning round (masks held, BatchNorm still in the
+    model) and once after quantization (BatchNorm folded, weights tied to trainable centroids).
+    ``model`` itself is not changed.
     """
     if settings.coder not in CODERS:
         raise ValueError(f"unknown coder {settings.coder!r}; choose from {', '.join(CODERS)}")
@@ -102,17 +103,24 @@ def compress_model(
         raise ValueError("give a target sparsity or a sensitivity quality, not both")
     if settings.prune_rounds < 1:
         raise ValueError(f"prune_rounds must be at least 1, got {settings.prune_rounds}")
-    folded = fold_batch_norm(copy.deepcopy(model))
     pruning = settings.sparsity is not None or settings.quality is not None
     if pruning and retrain is None:
-        folded = prune_model(folded, sparsity=settings.sparsity, quality=settings.quality)
+        folded = prune_model(fold_batch_norm(copy.deepcopy(model)), sparsity=settings.sparsity, quality=settings.quality)
     elif pruning:
+        # Prune and retrain with BatchNorm still in place, then fold: retraining a folded,
+        # BN-free SqueezeNet after pruning left it at chance (measured on CIFAR-10), while
+        # BatchNorm renormalises the pruned layers and the network recovers.
+        working = copy.deepcopy(model)
         if settings.sparsity is not None:
-            targets = resolve_layer_values(folded, settings.sparsity, float, "sparsity")
+            targets = resolve_layer_values(working, settings.sparsity, float, "sparsity")
         else:
             # The sensitivity rule fixes each layer's sparsity; the rounds then ramp up to it.
-            targets = mask_sparsities(sensitivity_masks(folded, resolve_layer_values(folded, settings.quality, float, "quality")))
-        iterative_pruning(folded, targets, retrain, settings.prune_rounds)
+            targets = mask_sparsities(sensitivity_masks(working, resolve_layer_values(working, settings.quality, float, "quality")))
+        iterative_pruning(working, targets, retrain, settings.prune_rounds)
+        working.eval()
+        folded = fold_batch_norm(working)
+    else:
+        folded = fold_batch_norm(copy.deepcopy(model))
     bits = resolve_layer_values(folded, settings.bits, int, "bits")
     for name, width in (bits.items() if isinstance(bits, dict) else [("every layer", bits)]):
         if not 1 <= width <= MAX_BITS:
