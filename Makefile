@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench fuzz clean
+.PHONY: demo test bench bench-long fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,15 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+# Benchmarks rewrite their own sections of BENCHMARKS.md. The long ones (about an hour each on
+# 2 cores: CIFAR-10 time to accuracy, the ImageNet bytes-vs-accuracy curve) are in bench-long.
+LONG_BENCHMARKS := benchmarks/bench_time_to_accuracy.py benchmarks/bench_imagenet_compression.py
 bench: $(BIN)/.installed
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	for script in $(filter-out $(LONG_BENCHMARKS),$(wildcard benchmarks/bench_*.py)); do \
+		$(BIN)/python $$script || exit 1; done
+
+bench-long: $(BIN)/.installed
+	for script in $(LONG_BENCHMARKS); do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
