@@ -327,8 +327,9 @@ def table2_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp
         except MissingRun as error:
             missing.append(str(error))
     notes = [
-        f"CIFAR-10 rows: 32x32 variants trained with BatchNorm ({schedule.describe()}), BatchNorm folded before",
-        "compression; accuracy on the validation split (the last", f"{splits.val_split} images per class of the",
+        f"CIFAR-10 rows: 32x32 variants trained with BatchNorm ({schedule.describe()}; SqueezeNet retrains on all",
+        "its training images, 10x cheaper than AlexNet), BatchNorm folded before compression (pruning retrains with",
+        "BatchNorm restored, then folds again); accuracy on the validation split (the last", f"{splits.val_split} images per class of the",
         f"training folder, {len(splits.val)} images; the test split is not used). Sizes: float32 parameters",
         "(baselines, SVD), non-zero float32 values + 4/5-bit relative indices (pruning), exact .sqz file bytes",
         "(Deep Compression; accuracy measured on the model decoded from the file). Reduction vs AlexNet: against",
