@@ -58,6 +58,7 @@ def test_info_for_architecture_and_file(published_net, capsys):
     assert main(["info", "--weights", str(published_net), "--json"]) == 0
     info = last_json(capsys.readouterr().out)
     assert info["file_bytes"] == 675_763 and info["nonzero_params"] == 419_897  # weights and biases
+    assert info["arch"] == "squeezenet1_0_caffe"
 
 
 def test_torchvision_state_dict_and_safetensors(tmp_path, sample_photos, capsys):

@@ -43,7 +43,7 @@ def run(args) -> dict:
     params = count_parameters(model)
     result.update(
         {
-            "arch": args.arch or model.spec.family,
+            "arch": args.arch or _arch_name(model),
             "params": params,
             "nonzero_params": count_nonzero_parameters(model),
             "fp32_bytes": 4 * params,
@@ -53,6 +53,16 @@ def run(args) -> dict:
         }
     )
     return result
+
+
+def _arch_name(model) -> str:
+    """The --arch name whose spec equals the model's, else the family with ``(custom)``."""
+    from squeezenet.models import ARCHITECTURES, build_model
+
+    for name in ARCHITECTURES:
+        if build_model(name, num_classes=model.spec.num_classes).spec == model.spec:
+            return name
+    return f"{model.spec.family} (custom)"
 
 
 def summarize(result: dict) -> None:
