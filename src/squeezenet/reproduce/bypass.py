@@ -43,6 +43,10 @@ def bypass_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp
                 f"(schedule '{schedule.name}'), scored on {len(splits.val)} validation images")
     notes = (f"SqueezeNet-CIFAR v1.0 metaparameters (SR=0.125, pct3x3=0.5) with BatchNorm; {training}. "
              "Shortened training: compare the ordering, not the absolute accuracy, with the paper's ImageNet numbers.")
+    chance = [names[row["bypass"]] for row in rows if row["top1"] <= 1.0 / 10 + 0.005]
+    if chance:
+        notes += (f" {', '.join(chance)}: at chance (10% top-1), its training collapsed under this schedule "
+                  f"(peak lr {schedule.sweep_lr}); the number says nothing about the architecture.")
     if missing:
         notes += f" Not finished when this report was written (--cached-only): {', '.join(missing)}."
     write_markdown(out / "bypass.md", "Bypass connections (Section 6, Table 3), reproduced on CIFAR-10", stamp,
