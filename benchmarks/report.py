@@ -7,33 +7,18 @@ states the command, the machine and the date, so every figure can be reproduced.
 from __future__ import annotations
 
 import datetime
-import os
-import platform
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from squeezenet.reproduce.report import machine_description  # noqa: E402
 from squeezenet.safe_io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["write_section", "machine_description"]
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEvery figure below was measured by the command shown, on the machine and date shown.\n"
-
-
-def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def write_section(name: str, title: str, command: str, body: str) -> None:

@@ -42,6 +42,17 @@ def sample_photos(imagenet_samples: Path) -> list[Path]:
     return photos[::50][:8]
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, above all on a shared machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def published_model(published_net: Path):
     from squeezenet.weights import load_model

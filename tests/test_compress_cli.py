@@ -15,12 +15,7 @@ from squeezenet.weights import load_model, save_checkpoint
 PUBLISHED_BYTES = 675_763
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_json(capsys, *argv) -> dict:

@@ -19,13 +19,7 @@ from squeezenet.compress.quantize import quantize_model, to_sparse_layer
 from squeezenet.compress.sqz import decode_sqz, encode_sqz, read_sqz, read_sqz_model, sqz_breakdown, write_sqz
 from squeezenet.models import squeezenet_cifar, weight_layers
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 PUBLISHED_BYTES = 675_763

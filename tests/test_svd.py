@@ -8,13 +8,7 @@ import torch
 from squeezenet.compress.svd import factorize_model, fp32_bytes, low_rank_factors
 from squeezenet.models import squeezenet_cifar
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
