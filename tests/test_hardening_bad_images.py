@@ -106,3 +106,21 @@ def test_compress_calibration_photos_skip_and_count_or_fail(imagenet_samples, tm
                        "imagenet-small", "--calibration-data", str(folder), "--on-bad-image", "fail")
     assert code == 2 and "not a readable image" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_export_calibration_data_skips_and_counts_or_fails(tmp_path, imagenet_samples, published_net, capsys):
+    """--on-bad-image for the photos that calibrate int8 and check the exports."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted(imagenet_samples.glob("*.JPEG"))[:3]:
+        (folder / photo.name).symlink_to(photo)
+    (folder / "n01443537_broken.JPEG").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "c"
+    common = ["export", "--format", "c", "--weights", str(published_net), "--out", str(out),
+              "--calibration-data", str(folder), "--check-images", "4", "--json"]
+    code, stdout, err = run(capsys, *common)
+    assert code == 0, err
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["c_photos_skipped"] == 1 and result["c_checked_on"] == "3 photos"
+    code, _, err = run(capsys, *common[:-1], "--out", str(tmp_path / "c2"), "--on-bad-image", "fail", "--json")
+    assert code == 2 and "not a readable image" in err

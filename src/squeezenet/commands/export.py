@@ -30,6 +30,8 @@ def add_parser(subparsers):
     parser.add_argument("--out", required=True, help="output .onnx file, or the output folder for --format c")
     parser.add_argument("--calibration-data", help="photo folder: int8 calibration and the parity checks (C too)")
     parser.add_argument("--calibration-images", type=int, default=16, help="photos to calibrate int8 on (16)")
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
+                        help="unreadable photos in --calibration-data: skip them (the photo counts show it), or fail")
     parser.add_argument("--check-images", type=int, default=64,
                         help="photos on which int8 is compared with fp32, or the C build with PyTorch (64)")
     return parser
@@ -52,7 +54,8 @@ def _check_inputs(args, model, count: int, exclude=()):
 
     spec = model.spec
     if args.calibration_data:
-        return photo_batch(args.calibration_data, default_preprocess(model), spec.input_size, count, exclude=exclude)
+        return photo_batch(args.calibration_data, default_preprocess(model), spec.input_size, count, exclude=exclude,
+                           on_bad_image=args.on_bad_image)
     random = np.random.default_rng(0).standard_normal((count, spec.input_channels, spec.input_size, spec.input_size))
     return random.astype(np.float32), None
 
@@ -94,6 +97,7 @@ def _run_onnx(args) -> dict:
             fp32_check = run_onnx(onnx_session(fp32_path), check)
             result.update(
                 calibration_images=len(calibration),
+                calibration_images_skipped=len(seen) - len(calibration),
                 compared_images=len(check),
                 top1_agreement_with_fp32=float((int8.argmax(1) == fp32_check.argmax(1)).mean()),
                 top1_fp32=float((fp32_check.argmax(1) == check_labels).mean()),
@@ -127,10 +131,11 @@ def _check_c(args, compressed) -> dict:
 
     from squeezenet.export.c99.check import STRICT_FLAGS, compile_check_binary, run_check_binary
     from squeezenet.export.compressed import reference_model
-    from squeezenet.export.photos import photo_batch
+    from squeezenet.export.photos import photo_batch, photo_paths
 
     model = reference_model(compressed)
-    images, labels = photo_batch(args.calibration_data, compressed.preprocess, model.spec.input_size, args.check_images)
+    images, labels = photo_batch(args.calibration_data, compressed.preprocess, model.spec.input_size, args.check_images,
+                                 on_bad_image=args.on_bad_image)
     with tempfile.TemporaryDirectory() as scratch:
         binary = Path(scratch) / "check"
         compile_check_binary(args.out, binary)
@@ -140,6 +145,7 @@ def _check_c(args, compressed) -> dict:
     result = {
         "c_checked_with": f"gcc {' '.join(STRICT_FLAGS)}",
         "c_checked_on": f"{len(images)} photos",
+        "c_photos_skipped": len(photo_paths(args.calibration_data, args.check_images)) - len(images),
         "c_max_abs_logit_diff_vs_pytorch": float(np.abs(logits - reference).max()),
         "c_top1_agreement_with_pytorch": float((logits.argmax(1) == reference.argmax(1)).mean()),
         "c_top1": float((logits.argmax(1) == labels).mean()),

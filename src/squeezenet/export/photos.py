@@ -29,15 +29,20 @@ def photo_paths(folder: str | os.PathLike, count: int, *, offset: int = 0, exclu
 
 
 def photo_batch(folder: str | os.PathLike, preset: str, input_size: int, count: int, *, offset: int = 0,
-                exclude: Collection[Path] = ()) -> tuple[np.ndarray, np.ndarray]:
+                exclude: Collection[Path] = (), on_bad_image: str = "skip") -> tuple[np.ndarray, np.ndarray]:
     """(images float32 [n, C, H, W], labels int64 [n]) of the photos `photo_paths` picks, through
-    the ``preset`` preprocessing. Unreadable photos are skipped."""
+    the ``preset`` preprocessing. Unreadable photos are skipped (n is then smaller than asked:
+    callers count them), or raise ValueError with ``on_bad_image="fail"``."""
+    if on_bad_image not in ("skip", "fail"):
+        raise ValueError(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
     transform = preprocess(preset, input_size=input_size)
     tensors, labels = [], []
     for path, label in photo_paths(folder, count, offset=offset, exclude=exclude):
         try:
             tensors.append(transform(load_rgb(path)).numpy())
         except ValueError:
+            if on_bad_image == "fail":
+                raise
             continue
         labels.append(label)
     if not tensors:
