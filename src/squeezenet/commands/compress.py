@@ -39,7 +39,10 @@ def add_parser(subparsers):
                         help="entropy coder of codes and gaps (default ans)")
     parser.add_argument("--finetune-data", help="ImageFolder to retrain on after pruning and after quantization")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of each retraining stage")
-    parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate of the retraining")
+    parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate of the retraining after pruning")
+    parser.add_argument("--centroid-lr", type=float,
+                        help="peak learning rate of the centroid retraining (default: a tenth of --lr; the "
+                             "BatchNorm-folded network diverged at the pruning stage's rate, measured on CIFAR-10)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--val-split", type=int, default=0, help="hold out the last K images of every class")
     parser.add_argument("--preset", help="a named recipe from squeezenet.compress.presets (e.g. imagenet-small)")
@@ -73,8 +76,10 @@ def run(args) -> dict:
         prune_rounds=args.prune_rounds,
     )
     retraining: list[dict] = []
-    retrain = _retrainer(args, model, retraining) if args.finetune_data else None
-    result = compress_model(model, settings, args.out, retrain=retrain)
+    retrain = _retrainer(args, model, retraining, args.lr) if args.finetune_data else None
+    centroid_lr = args.centroid_lr if args.centroid_lr is not None else args.lr / 10
+    retrain_centroids = _retrainer(args, model, retraining, centroid_lr) if args.finetune_data else None
+    result = compress_model(model, settings, args.out, retrain=retrain, retrain_centroids=retrain_centroids)
     summary = _summary(args, model, result.data, result.breakdown, result.bits, result.nonzero_weights, result.weights,
                        result.parameters, settings.coder)
     if retraining:
@@ -106,14 +111,14 @@ def _summary(args, model, data: bytes, breakdown: dict, bits: list[int], nonzero
     }
 
 
-def _retrainer(args, model, log: list[dict]):
-    """``retrain(model)``: ``--epochs`` epochs of squeezenet.train on ``--finetune-data``."""
+def _retrainer(args, model, log: list[dict], lr: float):
+    """``retrain(model)``: ``--epochs`` epochs of squeezenet.train on ``--finetune-data`` at peak ``lr``."""
     import torch
 
     from squeezenet.train import config_for_preset, load_datasets, train_model
 
     config = config_for_preset("fast", data=args.finetune_data, val_split=args.val_split, epochs=args.epochs,
-                               lr=args.lr, batch_size=args.batch_size, out=None, show_progress=not args.json,
+                               lr=lr, batch_size=args.batch_size, out=None, show_progress=not args.json,
                                on_bad_image=args.on_bad_image)
     train_set, val_set = load_datasets(config, model.spec.input_size)
     if len(train_set.class_names) != model.spec.num_classes:

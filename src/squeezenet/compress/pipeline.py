@@ -90,11 +90,14 @@ def compress_model(
     out: str | os.PathLike | None = None,
     *,
     retrain: Callable[[nn.Module], object] | None = None,
+    retrain_centroids: Callable[[nn.Module], object] | None = None,
 ) -> CompressionResult:
     """Prune (if asked), fold BatchNorm, quantize, entropy-code; write the .sqz to ``out`` if given.
 
     With ``retrain``, it is called after each pruning round (masks held, BatchNorm still in the
     model) and once after quantization (BatchNorm folded, weights tied to trainable centroids).
+    ``retrain_centroids``, if given, replaces ``retrain`` for that last stage: the folded network has
+    no BatchNorm to absorb large steps, so it usually wants a smaller learning rate.
     ``model`` itself is not changed.
     """
     if settings.coder not in CODERS:
@@ -126,10 +129,11 @@ def compress_model(
         if not 1 <= width <= MAX_BITS:
             raise ValueError(f"bit width {width} for {name} is outside the 1..{MAX_BITS} a .sqz file stores")
     quantizations = quantize_model(folded, bits, init=settings.init)
-    if retrain is not None:
+    centroid_stage = retrain_centroids or retrain
+    if centroid_stage is not None:
         tie_weights(folded, quantizations)
         try:
-            retrain(folded)
+            centroid_stage(folded)
         finally:
             quantizations = untie_weights(folded)
         folded.eval()
