@@ -26,6 +26,17 @@ def with_header(packed_json: bytes, after: bytes = varint(26)) -> bytes:
     return reseal(b"SQZ\x01" + varint(len(packed_json)) + packed_json + after)
 
 
+def refusal_peak(read, data: bytes, match: str) -> int:
+    """Peak traced bytes while ``read(data)`` raises the ValueError matching ``match``."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            read(data)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.fixture()
 def readers(tmp_path):
     path = tmp_path / "input.sqz"
@@ -65,14 +76,7 @@ def test_zlib_bomb_json_header_is_not_inflated(readers):
     forged = with_header(b"".join(pieces))
     assert len(forged) < 250_000
     for name, read in readers.items():
-        tracemalloc.start()
-        try:
-            with pytest.raises(ValueError, match="too long|longer than 1 MiB"):
-                read(forged)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert peak < 16 << 20, (name, peak)
+        assert refusal_peak(read, forged, "too long|longer than 1 MiB") < 16 << 20, name
 
 
 def layer0_header_offset(data: bytes) -> int:
@@ -94,14 +98,7 @@ def test_bit_width_40_does_not_allocate_a_64_gib_codebook(readers, published):
     size_end = at + 3 + len(varint(len(layers[0].codebook)))
     forged = reseal(body[:at] + bytes([40, 0, 3]) + varint((1 << 34) + 5) + body[size_end:])
     for name, read in readers.items():
-        tracemalloc.start()
-        try:
-            with pytest.raises(ValueError, match="bit width"):
-                read(forged)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert peak < 16 << 20, (name, peak)
+        assert refusal_peak(read, forged, "bit width") < 16 << 20, name
 
 
 @pytest.mark.parametrize("key, value, error_before", [
@@ -128,11 +125,4 @@ def test_a_huge_declared_layer_is_refused_before_its_zero_cost_symbols(readers, 
     layer0 = bytes([8, 2, 2 | 4]) + varint(1) + b"\0\0" * 96 + varint(2**32) + one_symbol_stream * 2
     forged = with_header(zlib.compress(json.dumps({"spec": spec}).encode()), varint(26) + layer0)
     for name, read in readers.items():
-        tracemalloc.start()
-        try:
-            with pytest.raises(ValueError, match="more than"):
-                read(forged)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert peak < 16 << 20, (name, peak)
+        assert refusal_peak(read, forged, "more than") < 16 << 20, name
