@@ -76,9 +76,10 @@ def run(args) -> dict:
         prune_rounds=args.prune_rounds,
     )
     retraining: list[dict] = []
-    retrain = _retrainer(args, model, retraining, args.lr) if args.finetune_data else None
-    centroid_lr = args.centroid_lr if args.centroid_lr is not None else args.lr / 10
-    retrain_centroids = _retrainer(args, model, retraining, centroid_lr) if args.finetune_data else None
+    retrain = retrain_centroids = None
+    if args.finetune_data:
+        centroid_lr = args.centroid_lr if args.centroid_lr is not None else args.lr / 10
+        retrain, retrain_centroids = _retrainers(args, model, retraining, (args.lr, centroid_lr))
     result = compress_model(model, settings, args.out, retrain=retrain, retrain_centroids=retrain_centroids)
     summary = _summary(args, model, result.data, result.breakdown, result.bits, result.nonzero_weights, result.weights,
                        result.parameters, settings.coder)
@@ -111,27 +112,35 @@ def _summary(args, model, data: bytes, breakdown: dict, bits: list[int], nonzero
     }
 
 
-def _retrainer(args, model, log: list[dict], lr: float):
-    """``retrain(model)``: ``--epochs`` epochs of squeezenet.train on ``--finetune-data`` at peak ``lr``."""
+def _retrainers(args, model, log: list[dict], learning_rates: tuple[float, ...]):
+    """One ``retrain(model)`` per peak learning rate: ``--epochs`` epochs of squeezenet.train on
+    ``--finetune-data``, the data read once for all of them."""
+    from dataclasses import replace
+
     import torch
 
     from squeezenet.train import config_for_preset, load_datasets, train_model
 
     config = config_for_preset("fast", data=args.finetune_data, val_split=args.val_split, epochs=args.epochs,
-                               lr=lr, batch_size=args.batch_size, out=None, show_progress=not args.json,
-                               on_bad_image=args.on_bad_image)
+                               lr=learning_rates[0], batch_size=args.batch_size, out=None,
+                               show_progress=not args.json, on_bad_image=args.on_bad_image)
     train_set, val_set = load_datasets(config, model.spec.input_size)
     if len(train_set.class_names) != model.spec.num_classes:
         raise ValueError(f"{args.finetune_data} has {len(train_set.class_names)} classes but the model "
                          f"{model.spec.num_classes}")
 
-    def retrain(student) -> None:
-        metrics = train_model(student, train_set, val_set, config)
-        # The trainer moves the model to its device in channels-last layout; the encoder wants it back.
-        student.to("cpu", memory_format=torch.contiguous_format)
-        log.append({key: metrics[key] for key in ("loss", "top1", "top5", "skipped_images") if key in metrics})
+    def retrainer(lr: float):
+        stage_config = replace(config, lr=lr)
 
-    return retrain
+        def retrain(student) -> None:
+            metrics = train_model(student, train_set, val_set, stage_config)
+            # The trainer moves the model to its device in channels-last layout; the encoder wants it back.
+            student.to("cpu", memory_format=torch.contiguous_format)
+            log.append({key: metrics[key] for key in ("loss", "top1", "top5", "skipped_images") if key in metrics})
+
+        return retrain
+
+    return tuple(retrainer(lr) for lr in learning_rates)
 
 
 def _check_preset_arguments(args) -> None:
