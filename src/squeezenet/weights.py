@@ -17,8 +17,9 @@ import os
 import re
 import urllib.error
 import urllib.request
-import zipfile
 import warnings
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -131,10 +132,12 @@ def _infer_arch(state: dict) -> str:
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     last = [v for k, v in state.items() if k.endswith("weight")]
     num_classes = last[-1].shape[0] if last else 1000
-    for arch in ARCHITECTURES:
-        candidate = build_model(arch, num_classes=num_classes).state_dict()
-        if {k: tuple(v.shape) for k, v in candidate.items()} == shapes:
-            return arch
+    # Candidates on the meta device: shapes only, no memory and no initialisation.
+    with torch.device("meta"):
+        for arch in ARCHITECTURES:
+            candidate = build_model(arch, num_classes=num_classes).state_dict()
+            if {k: tuple(v.shape) for k, v in candidate.items()} == shapes:
+                return arch
     raise ValueError("weights match no known architecture; pass --arch")
 
 
@@ -178,10 +181,13 @@ def load_model(weights: str | os.PathLike, arch: str | None = None, *, fold_bn: 
 
 
 def _check_arch_agrees(model: nn.Module, arch: str, path: Path) -> None:
-    reference = build_model(arch, num_classes=model.spec.num_classes)
+    with torch.device("meta"):  # only names and shapes are compared
+        reference = build_model(arch, num_classes=model.spec.num_classes)
+        # A compressed file holds the BatchNorm-folded form of a BatchNorm architecture.
+        folded = model_from_spec(replace(reference.spec, batch_norm=False).to_dict())
     want = {k: tuple(v.shape) for k, v in reference.state_dict().items() if "running" not in k and "batches" not in k}
     have = {k: tuple(v.shape) for k, v in model.state_dict().items() if "running" not in k and "batches" not in k}
-    if want != have and fold_batch_norm(reference).state_dict().keys() != model.state_dict().keys():
+    if want != have and folded.state_dict().keys() != model.state_dict().keys():
         raise ValueError(f"weights in {path} do not fit --arch {arch}")
 
 
