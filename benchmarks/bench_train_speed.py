@@ -18,6 +18,7 @@ costs no accuracy.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--accuracy-epochs", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
 
     train_set, val_set = load_image_folder(args.data, preset="cifar", image_size=32, val_split=500)
     listing = find_images(args.data)
@@ -145,16 +147,16 @@ def main() -> None:
 
     body = (
         f"{args.arch}, CIFAR-10 32x32, batch {args.batch_size}, {args.threads} thread(s), {args.rounds} interleaved "
-        f"rounds of {args.steps} steps (input pipeline included). The 2 cores are SHARED with other jobs "
-        f"(load average often 5-12 during this run), so absolute figures are pessimistic and noisy; the ratios "
-        f"come from interleaved rounds.\n\n" + "\n".join(rows)
+        f"rounds of {args.steps} steps (input pipeline included); 1-minute load average {load_before:.2f} at "
+        f"the start (2 cores). Machines are shared and noisy: the ratios come from interleaved rounds.\n\n" + "\n".join(rows)
         + "\n\nplain: per-image decode + transforms v2 DataLoader, fp32 NCHW. cache: uint8 decoded cache, "
           "batch augmentation. cl: channels_last. fast: cache + channels_last + bf16 autocast "
           "(this AMD EPYC has AVX512-BF16, no AMX).\n"
     )
     if accuracy_rows:
-        body += (f"\nSame seed, same batches, {args.accuracy_epochs} epochs of the fast preset on 1000 images per "
-                 f"class, scored on the 5000 validation images (last 500 per class):\n\n" + "\n".join(accuracy_rows) + "\n")
+        body += (f"\nAccuracy, fp32 against the fast path: same seed, same batches, {args.accuracy_epochs} epochs of "
+                 f"the fast preset on 1000 images per class, scored on the 5000 validation images (last 500 per "
+                 f"class); one seed, so differences of about a point are noise:\n\n" + "\n".join(accuracy_rows) + "\n")
     command = "python benchmarks/bench_train_speed.py " + " ".join(sys.argv[1:])
     write_section("train_speed", "Training speed: plain fp32 loop vs fast path (CPU)", command.strip(), body)
     print(body)

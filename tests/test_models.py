@@ -4,6 +4,7 @@ import torchvision
 
 from squeezenet.models import (
     ARCHITECTURES,
+    Fire,
     build_model,
     count_macs,
     count_parameters,
@@ -11,6 +12,7 @@ from squeezenet.models import (
     fold_batch_norm,
     model_from_spec,
     squeezenet1_0,
+    squeezenet_cifar,
     with_bypass,
 )
 
@@ -26,6 +28,8 @@ EXPECTED_PARAMS = {
     "squeezenet_cifar_bn": 730_570,
     "squeezenet_cifar_simple_bypass": 727_626,
     "squeezenet_cifar_complex_bypass": 1_064_778,
+    "squeezenet1_0_cifar": 727_626,
+    "squeezenet1_0_cifar_bn": 730_570,
     "alexnet_cifar": 35_855_178,
     "alexnet_cifar_bn": 35_856_330,
 }
@@ -109,10 +113,14 @@ def test_caffe_flavour_is_a_flag():
     assert count_macs(caffe, 227) > count_macs(plain, 224)
 
 
-@pytest.mark.parametrize("arch", ["squeezenet_cifar_bn", "alexnet_cifar_bn"])
+@pytest.mark.parametrize("arch", ["squeezenet_cifar_bn", "alexnet_cifar_bn", "complex_bypass_bn"])
 def test_fold_batch_norm_is_exact(arch):
     torch.manual_seed(0)
-    model = build_model(arch)
+    if arch == "complex_bypass_bn":  # the 1x1 bypass convolutions carry their own BatchNorm
+        model = squeezenet_cifar(bypass="complex", batch_norm=True)
+        assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 1 + 8 * 3 + 4
+    else:
+        model = build_model(arch)
     model.train()
     with torch.no_grad():
         for _ in range(3):  # give the running statistics non-trivial values
@@ -136,3 +144,17 @@ def test_unknown_architecture():
         build_model("resnet50")
     with pytest.raises(ValueError, match="family"):
         model_from_spec({"family": "vgg"})
+
+
+@pytest.mark.parametrize("arch, sizes", [
+    ("squeezenet_cifar_bn", [16, 16, 8, 8, 4, 4, 4, 4]),  # v1.1's pools: after the stem, fire3, fire5
+    ("squeezenet1_0_cifar_bn", [16, 16, 16, 8, 8, 8, 8, 4]),  # v1.0's: after the stem, fire4, fire8
+])
+def test_cifar_pool_layouts_put_the_fires_at_their_versions_resolutions(arch, sizes):
+    model = build_model(arch).eval()
+    seen = []
+    for module in model.modules():
+        if isinstance(module, Fire):
+            module.register_forward_hook(lambda _m, _i, output: seen.append(output.shape[-1]))
+    model(torch.zeros(1, 3, 32, 32))
+    assert seen == sizes

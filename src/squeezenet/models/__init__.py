@@ -59,6 +59,8 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "squeezenet_cifar_bn": lambda **kw: squeezenet_cifar(batch_norm=True, **kw),
     "squeezenet_cifar_simple_bypass": lambda **kw: squeezenet_cifar(bypass="simple", **kw),
     "squeezenet_cifar_complex_bypass": lambda **kw: squeezenet_cifar(bypass="complex", **kw),
+    "squeezenet1_0_cifar": lambda **kw: squeezenet_cifar(pools="1.0", **kw),
+    "squeezenet1_0_cifar_bn": lambda **kw: squeezenet_cifar(pools="1.0", batch_norm=True, **kw),
     "alexnet_cifar": alexnet_cifar,
     "alexnet_cifar_bn": lambda **kw: alexnet_cifar(batch_norm=True, **kw),
 }

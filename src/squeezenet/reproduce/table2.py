@@ -6,8 +6,8 @@ Rows (the paper's, then ours beyond it):
 - SqueezeNet: the baseline, + Deep Compression at 8 and 6 bits (Huffman, as in the paper);
   beyond the paper: pruning alone, the rANS coder and 4 bits.
 
-Both baselines train with BatchNorm (``alexnet_cifar_bn``, ``squeezenet_cifar_bn``) for the same
-schedule; BatchNorm is folded into the convolutions before any compression, so every compressed
+Both baselines train with BatchNorm (``alexnet_cifar_bn``; ``squeezenet1_0_cifar_bn``, v1.0 as in the
+paper's table) for the same schedule; BatchNorm is folded into the convolutions before any compression, so every compressed
 model is a plain BN-free network. Sizes are bytes: float32 parameters for the dense and SVD rows,
 Han et al.'s sparse float32 + relative-index count for the pruned rows, and the exact size of the
 ``.sqz`` file for the Deep Compression rows, whose accuracy is measured on the model read back from
@@ -26,7 +26,7 @@ import torch
 
 from squeezenet.compress.sqz import read_sqz_model
 from squeezenet.compress.svd import factorize_model, fp32_bytes
-from squeezenet.models import alexnet_cifar, count_parameters, fold_batch_norm, squeezenet_cifar
+from squeezenet.models import build_model, count_parameters, fold_batch_norm
 from squeezenet.reproduce.deep_compression import (
     layer_settings,
     restore_batch_norm,
@@ -74,7 +74,8 @@ class Table2Plan:
 
 TABLE2_PLAN = Table2Plan()
 ALEXNET_ARCH = "alexnet_cifar_bn"
-SQUEEZENET_ARCH = "squeezenet_cifar_bn"
+# The paper's Table 2 SqueezeNet is v1.0: its pool positions (after conv1, fire4, fire8) on the 32x32 stem.
+SQUEEZENET_ARCH = "squeezenet1_0_cifar_bn"
 
 
 def _by_role(model, values) -> dict:
@@ -213,10 +214,10 @@ def table2_rows(splits: Splits, schedule, cache: RunCache, *, groups=ROW_GROUPS,
 
     rows = []
     # Reduction vs AlexNet needs AlexNet's fp32 size only, which the architecture fixes.
-    alexnet_bytes = 4 * count_parameters(fold_batch_norm(alexnet_cifar(batch_norm=True)))
+    alexnet_bytes = 4 * count_parameters(fold_batch_norm(build_model(ALEXNET_ARCH)))
     if "alexnet" in groups:
         # Computed in order of importance (the SVD row last: its float64 SVDs are slow), listed as the paper.
-        base = attempt("AlexNet baseline", lambda: _baseline(cache, "alexnet", lambda: alexnet_cifar(batch_norm=True),
+        base = attempt("AlexNet baseline", lambda: _baseline(cache, "alexnet", lambda: build_model(ALEXNET_ARCH),
                                                              splits, schedule, show_progress))
         pruned = compressed = svd = None
         if base is not None:
@@ -245,7 +246,7 @@ def table2_rows(splits: Splits, schedule, cache: RunCache, *, groups=ROW_GROUPS,
                              alexnet_bytes, entry, note="conv 8 bit, fc 5 bit"))
     if "squeezenet" in groups:
         base = attempt("SqueezeNet baseline", lambda: _baseline(
-            cache, "squeezenet", lambda: squeezenet_cifar(batch_norm=True), splits, schedule, show_progress))
+            cache, "squeezenet", lambda: build_model(SQUEEZENET_ARCH), splits, schedule, show_progress))
         if base is None:
             return rows
         original = base.result["fp32_bytes"]

@@ -26,6 +26,8 @@ def train_variant(cache: RunCache, splits: Splits, schedule, *, squeeze_ratio: f
     settings = {"step": "variant", "spec": spec, **data_settings(splits), "epochs": schedule.sweep_epochs,
                 "batch_size": schedule.sweep_batch_size, "lr": schedule.sweep_lr, "seed": 0,
                 "recipe": SQUEEZENET_RECIPE}
+    if bypass == "complex":  # runs from before the bypass convolutions had their own BatchNorm are stale
+        settings["bypass_batch_norm"] = True
 
     def compute(folder: Path) -> dict:
         torch.manual_seed(0)
