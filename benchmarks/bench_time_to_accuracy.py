@@ -8,7 +8,7 @@ Usage:
 Each entry of ``--runs`` (architecture:epochs) is one complete `squeezenet train` run: the one-cycle
 schedule needs its length in advance, so a short run aims at the 20-minute goal and a long one at the
 45-minute goal. v1.1's pool layout is the fastest per epoch; v1.0's (fire5-fire8 at 8x8 pixels) costs
-1.7x per image and learns more per epoch, which pays on the longer budget.
+1.6x per image and keeps more spatial detail for the longer budget.
 With ``--processes 2`` the runs use torchrun (two 1-thread processes, gloo DDP): on this shared
 2-core machine two processes beat two threads by far (see ``_set_threads`` in train.py).
 Minutes on the curve are training wall-clock (steps + per-epoch evaluation, from the run's own
@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", default=str(REPO / "runs" / "time-to-accuracy"))
     parser.add_argument("--report-only", action="store_true", help="do not train; redraw from existing runs")
+    parser.add_argument("--note", default="", help="a sentence for the report (e.g. what else ran meanwhile)")
     args = parser.parse_args()
     runs = [(arch, int(epochs)) for arch, epochs in (entry.rsplit(":", 1) for entry in args.runs.split(","))]
     out = Path(args.out)
@@ -126,7 +127,7 @@ def main() -> None:
         f"uint8 decoded cache), {args.processes} process(es) x 1 thread. Validation: the last 500 images per class "
         f"of CIFAR-10 train (5000 images), plain centre input, no test-time augmentation; training on the other "
         f"45000. The machine column gives the 1-minute load average before the run (0-1: quiet).\n\n"
-        + "\n".join(rows)
+        + "\n".join(rows) + (f"\n\n{args.note}" if args.note else "")
         + "\n\nCurve (accuracy after each epoch):\n\n" + "\n".join(f"- {c}" for c in curves)
         + f"\n\n![time to accuracy](benchmarks/{PLOT.name})\n"
     )

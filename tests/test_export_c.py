@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,26 @@ def test_generated_files_follow_the_contract(published_build, published_net):
     assert int(defines["SQUEEZENET_RAM_BYTES"]) == report["ram_bytes"]
     # The flash held by weights is the .net file's payload: all of it but the 26 counts of its header.
     assert report["weight_bytes"] == published_net.stat().st_size - 4 * 26
+
+
+def test_model_c_and_model_h_of_different_exports_refuse_to_compile(published_build, published_net, tmp_path):
+    """A kill between the two renames over an existing folder could pair files of two exports."""
+    folder, _, _ = published_build
+    other = tmp_path / "other"
+    export_c(published_net, other, command="another export")  # same weights, another banner: another pair
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(folder / "model.c", mixed / "model.c")
+    shutil.copy(other / "model.h", mixed / "model.h")
+
+    def syntax_check() -> subprocess.CompletedProcess:
+        return subprocess.run(["gcc", "-std=c99", "-fsyntax-only", "model.c"], cwd=mixed, capture_output=True,
+                              text=True)
+
+    refused = syntax_check()
+    assert refused.returncode != 0 and "export both files again" in refused.stderr
+    shutil.copy(other / "model.c", mixed / "model.c")
+    assert syntax_check().returncode == 0
 
 
 @pytest.mark.parametrize("bypass", ["simple", "complex"])

@@ -328,7 +328,8 @@ def table2_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp
         except MissingRun as error:
             missing.append(str(error))
     notes = [
-        f"CIFAR-10 rows: 32x32 variants trained with BatchNorm ({schedule.describe()}; SqueezeNet retrains on all",
+        f"CIFAR-10 rows: 32x32 variants ({ALEXNET_ARCH}; {SQUEEZENET_ARCH}, v1.0's pool positions as in the",
+        f"paper's table) trained with BatchNorm ({schedule.describe()}; SqueezeNet retrains on all",
         "its training images, 10x cheaper than AlexNet), BatchNorm folded before compression (pruning retrains with",
         "BatchNorm restored, then folds again); accuracy on the validation split (the last", f"{splits.val_split} images per class of the",
         f"training folder, {len(splits.val)} images; the test split is not used). Sizes: float32 parameters",

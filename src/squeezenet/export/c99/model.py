@@ -8,6 +8,7 @@ their own buffers. The header states every size, and their total as ``SQUEEZENET
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from squeezenet.compress.sparse import SparseLayer
@@ -110,16 +111,20 @@ def emit_model(network: Network, layers: list[SparseLayer], *, banner: list[str]
     ram_bytes = 4 * (sum(scratch.values()) + scratch["scratch_weights"] + slack)
     weight_bytes = sum(convolution.weight_bytes(layer) for layer in layers)
     text = _banner(banner)
+    placeholder = "SQUEEZENET_EXPORT_ID_PENDING"
     header = render(
-        "model.h", banner=text, guard=header_name.upper().replace(".", "_").replace("-", "_"),
+        "model.h", banner=text, export_id=placeholder, guard=header_name.upper().replace(".", "_").replace("-", "_"),
         preprocess=preprocess, input_channels=network.input_channels, input_size=network.input_size,
         input_floats=network.input_channels * network.input_size**2, num_classes=network.num_classes,
         ram_bytes=ram_bytes, weight_bytes=weight_bytes, tile_slack=_TILE_SLACK, **scratch,
     )
     source = render(
-        "model.c", banner=text, header_name=header_name,
+        "model.c", banner=text, header_name=header_name, export_id=placeholder,
         kernels="\n".join(kernel_source(name) for name in kernels),
         weights="\n".join(convolution.emit_weights(conv, layer) for conv, layer in zip(convolutions, layers)),
         layers="\n".join(functions), calls="".join(calls),
     )
-    return CSource(source, header, ram_bytes, weight_bytes)
+    # A hash of the pair: a model.c and a model.h written by different exports never agree on it.
+    export_id = "0x" + hashlib.sha256((header + source).encode()).hexdigest()[:8] + "UL"
+    return CSource(source.replace(placeholder, export_id), header.replace(placeholder, export_id), ram_bytes,
+                   weight_bytes)

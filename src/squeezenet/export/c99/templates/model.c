@@ -7,6 +7,10 @@
 
 #include "$header_name"
 
+#if !defined(SQUEEZENET_EXPORT_ID) || SQUEEZENET_EXPORT_ID != $export_id
+#error "model.h does not come from the export that wrote this model.c: export both files again"
+#endif
+
 $kernels
 /* ---- Compressed weights: per layer the codebook, codes, relative indices and bias ---- */
 

@@ -4,6 +4,9 @@
 #ifndef $guard
 #define $guard
 
+/* model.c refuses to compile against a model.h from another export (a hash of both files). */
+#define SQUEEZENET_EXPORT_ID $export_id
+
 /* Input: float32 [channels][height][width], already preprocessed ($preprocess). */
 #define SQUEEZENET_INPUT_CHANNELS $input_channels
 #define SQUEEZENET_INPUT_HEIGHT $input_size
