@@ -115,3 +115,25 @@ def test_kill_during_export_c_never_leaves_a_half_written_folder(tmp_path, publi
         leftovers = [path.name for path in tmp_path.iterdir() if path.name.startswith(f".out{attempt}.")]
         print(f"kill {attempt}: staging folders left behind: {leftovers}")
     print(f"export --format c killed {KILLS} times (full run {full:.1f} s): {outcomes}")
+
+
+def test_leftovers_of_killed_writes_are_removed_once_stale(tmp_path):
+    from squeezenet.export.output_folder import write_files
+    from squeezenet.safe_io import STALE_SECONDS, atomic_write_bytes
+
+    target = tmp_path / "model.sqz"
+    stale_file, fresh_file = tmp_path / ".model.sqz.a1.tmp", tmp_path / ".model.sqz.b2.tmp"
+    other = tmp_path / ".other.sqz.c3.tmp"  # another target's: not touched
+    stale_folder = tmp_path / ".c.d4.tmp"
+    for path in (stale_file, fresh_file, other):
+        path.write_bytes(b"half")
+    stale_folder.mkdir()
+    (stale_folder / "model.c").write_text("half")
+    old = time.time() - STALE_SECONDS - 60
+    for path in (stale_file, other, stale_folder):
+        os.utime(path, (old, old))
+    atomic_write_bytes(target, b"new")
+    write_files(tmp_path / "c", {"model.c": b"int x;\n"})
+    assert target.read_bytes() == b"new" and (tmp_path / "c" / "model.c").read_bytes() == b"int x;\n"
+    assert not stale_file.exists() and not stale_folder.exists()
+    assert fresh_file.exists() and other.exists()  # a fresh one may belong to a live writer

@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from squeezenet.safe_io import remove_stale_temporaries
+
 __all__ = ["write_files"]
 
 
@@ -19,6 +21,7 @@ def write_files(folder: str | os.PathLike, files: dict[str, bytes]) -> list[Path
     parent = target.resolve().parent
     if not parent.is_dir():
         raise FileNotFoundError(f"folder {parent} does not exist")
+    remove_stale_temporaries(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     umask = os.umask(0)
     os.umask(umask)
