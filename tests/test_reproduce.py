@@ -197,3 +197,19 @@ def test_restore_batch_norm_computes_the_folded_function(cifar_slice):
         assert torch.allclose(restored(inputs), expected, atol=1e-3, rtol=1e-3)
     with pytest.raises(ValueError, match="still has BatchNorm"):
         restore_batch_norm(trained, inputs)
+
+
+def test_equal_time_schedule_trains_squeezenet_for_its_own_epochs(cifar_slice, tmp_path):
+    from dataclasses import replace
+
+    from squeezenet.models import build_model
+    from squeezenet.reproduce.schedules import schedule_named
+    from squeezenet.reproduce.training import load_splits
+
+    schedule = replace(schedule_named("tiny"), squeezenet_epochs=2)
+    assert "AlexNet 1 epoch(s), SqueezeNet 2 (the same training time)" in schedule.describe()
+    splits = load_splits(cifar_slice, schedule, val_split=VAL_SPLIT, show_progress=False)
+    run = table2._baseline(RunCache(tmp_path / "runs"), "squeezenet", lambda: build_model(table2.SQUEEZENET_ARCH),
+                           splits, schedule, False)
+    assert run.result["training"]["epochs"] == 2
+    assert [record["epoch"] for record in run.result["training"]["history"]] == [1, 2]

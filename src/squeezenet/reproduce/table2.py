@@ -88,9 +88,10 @@ def _baseline(cache: RunCache, name: str, build: Callable[[], torch.nn.Module], 
     """Train the BN model, fold BN, save the folded model and its accuracy."""
     torch.manual_seed(0)
     spec = build().spec.to_dict()
-    settings = {"step": "baseline", "spec": spec, **data_settings(splits), "epochs": schedule.epochs,
-                "batch_size": schedule.batch_size, "lr": schedule.lr, "seed": 0}
     squeezenet = spec.get("family") == "squeezenet"
+    epochs = schedule.squeezenet_baseline_epochs if squeezenet else schedule.epochs
+    settings = {"step": "baseline", "spec": spec, **data_settings(splits), "epochs": epochs,
+                "batch_size": schedule.batch_size, "lr": schedule.lr, "seed": 0}
     if squeezenet:
         settings["recipe"] = SQUEEZENET_RECIPE
 
@@ -98,7 +99,7 @@ def _baseline(cache: RunCache, name: str, build: Callable[[], torch.nn.Module], 
         torch.manual_seed(0)
         model = initial_model(spec)
         # AlexNet's class scores are not ReLU'd: its last layer trains at the full learning rate.
-        training = fit(model, splits.train, epochs=schedule.epochs, lr=schedule.lr, batch_size=schedule.batch_size,
+        training = fit(model, splits.train, epochs=epochs, lr=schedule.lr, batch_size=schedule.batch_size,
                        folder=folder, show_progress=show_progress, resumable=schedule.resumable,
                        classifier_lr_scale=None if squeezenet else 1.0)
         folded = fold_batch_norm(model.to(memory_format=torch.contiguous_format))
