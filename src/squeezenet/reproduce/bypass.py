@@ -3,6 +3,7 @@
 Simple bypass adds identity shortcuts around fire3, fire5, fire7 and fire9 (where the channel
 counts match); complex bypass also adds 1x1-convolution shortcuts around the other Fire modules.
 The paper found simple bypass the most accurate (60.4% top-1 vs 57.5% vanilla, 58.8% complex).
+With BatchNorm, each 1x1 bypass convolution gets one too (see ``squeezenet.models.Fire``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def bypass_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp
           f"{100 * row['top1']:.1f}%", f"{100 * row['top5']:.1f}%", row["paper_imagenet"]] for row in rows])
     training = (f"each trained {schedule.sweep_epochs} epoch(s) on {len(splits.sweep)} training images "
                 f"(schedule '{schedule.name}'), scored on {len(splits.val)} validation images")
-    notes = (f"SqueezeNet-CIFAR v1.0 metaparameters (SR=0.125, pct3x3=0.5) with BatchNorm; {training}. "
+    notes = (f"SqueezeNet-CIFAR v1.0 metaparameters (SR=0.125, pct3x3=0.5) with BatchNorm (complex bypass: after "
+             f"each 1x1 bypass convolution too); {training}. "
              "Shortened training: compare the ordering, not the absolute accuracy, with the paper's ImageNet numbers.")
     chance = [names[row["bypass"]] for row in rows if row["top1"] <= 1.0 / 10 + 0.005]
     if chance:
