@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -20,7 +21,7 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     """Delete the leftovers of killed writes to ``target`` (``.NAME.*.tmp`` files or folders beside it
     not modified for ``STALE_SECONDS``); returns what was removed. Fresh ones may be another writer's."""
     removed = []
-    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         try:
             if time.time() - leftover.stat().st_mtime < STALE_SECONDS:
                 continue

@@ -276,8 +276,8 @@ def squeezenet_cifar(
 
     ``pools`` picks the published version whose pool positions it keeps: "1.1" pools after the stem,
     fire3 and fire5 (most Fires run at 4x4 pixels, the cheapest); "1.0" after the stem, fire4 and
-    fire8 (fire5-fire8 run at 8x8 pixels: 1.6x the training time per image on this CPU). The Fire rows come
-    from the Section 5 metaparameters (v1.0's by default, which equal v1.1's rows).
+    fire8 (fire5-fire8 run at 8x8 pixels: 1.6x the training time per image on this CPU). The Fire
+    rows come from the Section 5 metaparameters (v1.0's by default, which equal v1.1's rows).
     """
     if pools not in ("1.0", "1.1"):
         raise ValueError(f"unknown pool layout {pools!r}; choose 1.0 or 1.1")

@@ -16,7 +16,7 @@ __all__ = ["Schedule", "SCHEDULES", "schedule_named"]
 @dataclass(frozen=True)
 class Schedule:
     name: str
-    epochs: int  # baseline training of AlexNet and SqueezeNet (the same for both: a fair comparison)
+    epochs: int  # baseline training of AlexNet, and of SqueezeNet unless squeezenet_epochs says otherwise
     train_per_class: int | None  # training images per class (None: all but the validation split)
     val_per_class: int | None  # validation images per class (None: the whole split)
     batch_size: int

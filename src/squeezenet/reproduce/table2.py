@@ -7,8 +7,9 @@ Rows (the paper's, then ours beyond it):
   beyond the paper: pruning alone, the rANS coder and 4 bits.
 
 Both baselines train with BatchNorm (``alexnet_cifar_bn``; ``squeezenet1_0_cifar_bn``, v1.0 as in the
-paper's table) for the same schedule; BatchNorm is folded into the convolutions before any compression, so every compressed
-model is a plain BN-free network. Sizes are bytes: float32 parameters for the dense and SVD rows,
+paper's table) for the same epochs, or with ``Schedule.squeezenet_epochs`` for the same minutes;
+BatchNorm is folded into the convolutions before any compression, so every compressed model is a
+plain BN-free network. Sizes are bytes: float32 parameters for the dense and SVD rows,
 Han et al.'s sparse float32 + relative-index count for the pruned rows, and the exact size of the
 ``.sqz`` file for the Deep Compression rows, whose accuracy is measured on the model read back from
 that file. Accuracy is on the validation split (last images of every class), never the test split.
