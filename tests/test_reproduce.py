@@ -43,7 +43,7 @@ def _reproduce(capsys, *args: str) -> dict:
 
 
 def test_table2_every_row_cache_and_reports(cifar_slice, tmp_path, capsys, monkeypatch):
-    # The default SVD row factorises the two 4096x4096 fc layers (a float64 SVD, ~30 s of CPU each);
+    # The default SVD row factorises the two 4096x4096 fc layers (a full SVD, ~25 s of CPU each);
     # the wiring check factorises two convolutions instead, through the same code.
     plan = Table2Plan(alexnet_svd_rank=16, alexnet_svd_layers=("features.6", "features.8"))
     monkeypatch.setattr(table2, "TABLE2_PLAN", plan)

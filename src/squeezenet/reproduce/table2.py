@@ -218,7 +218,7 @@ def table2_rows(splits: Splits, schedule, cache: RunCache, *, groups=ROW_GROUPS,
     # Reduction vs AlexNet needs AlexNet's fp32 size only, which the architecture fixes.
     alexnet_bytes = 4 * count_parameters(fold_batch_norm(build_model(ALEXNET_ARCH)))
     if "alexnet" in groups:
-        # Computed in order of importance (the SVD row last: its float64 SVDs are slow), listed as the paper.
+        # Computed in order of importance (the SVD row last: its full SVDs are slow), listed as the paper.
         base = attempt("AlexNet baseline", lambda: _baseline(cache, "alexnet", lambda: build_model(ALEXNET_ARCH),
                                                              splits, schedule, show_progress))
         pruned = compressed = svd = None
