@@ -2,7 +2,7 @@
 
 Every figure in a report names the schedule that produced it. ``short`` is what fits the 2-core CPU
 of this project, shared with other work, in under an hour; ``medium`` trains the baselines on all the
-training images and fits a quiet 2-core CPU in about 40 minutes; ``full`` is a longer CPU run (still far
+training images and fits a quiet 2-core CPU in about 45 minutes; ``full`` is a longer CPU run (still far
 shorter than the paper's ImageNet training); ``tiny`` trains a few batches and only proves the wiring.
 """
 
@@ -64,7 +64,7 @@ SCHEDULES: dict[str, Schedule] = {
                       centroid_lr=1e-4, sweep_epochs=2, sweep_train_per_class=750, sweep_batch_size=64,
                       sweep_lr=0.1),
     # Baselines on all 45,000 training images, retraining long enough to recover from pruning: about
-    # 40 minutes of a quiet 2-core CPU. The sweeps keep the short schedule's settings (and its runs).
+    # 45 minutes of a quiet 2-core CPU. The sweeps keep the short schedule's settings (and its runs).
     # Centroids at 1e-3 sent AlexNet's Deep Compression to chance (10%): a 5-bit fc centroid sums the
     # gradients of ~500k weights; 1e-4 is the rate that worked on the short schedule.
     "medium": Schedule("medium", epochs=12, train_per_class=None, val_per_class=None, batch_size=256, lr=0.2,
