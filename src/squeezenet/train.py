@@ -55,6 +55,7 @@ __all__ = [
     "PRESETS",
     "TrainConfig",
     "build_training_model",
+    "training_model_from_spec",
     "config_for_preset",
     "evaluate_accuracy",
     "learning_rate",
@@ -602,6 +603,12 @@ def build_training_model(config: TrainConfig, num_classes: int) -> nn.Module:
     if config.dropout is not None:
         spec["dropout"] = config.dropout
     torch.manual_seed(config.seed)
+    return training_model_from_spec(spec)
+
+
+def training_model_from_spec(spec: dict) -> nn.Module:
+    """A freshly initialised model for ``spec`` (seeded by the caller), with SqueezeNet's conv10
+    bias at 1 as explained in ``build_training_model``."""
     model = model_from_spec(spec)
     if isinstance(model, SqueezeNet):
         final_conv = model.classifier[1]

@@ -45,9 +45,9 @@ from squeezenet.reproduce.training import (
     calibration_inputs,
     data_settings,
     fit,
-    initial_model,
 )
 from squeezenet.safe_io import atomic_write_bytes
+from squeezenet.train import training_model_from_spec
 from squeezenet.weights import load_model, save_checkpoint
 
 __all__ = ["ROW_GROUPS", "Table2Plan", "TABLE2_PLAN", "table2_rows"]
@@ -98,7 +98,7 @@ def _baseline(cache: RunCache, name: str, build: Callable[[], torch.nn.Module], 
 
     def compute(folder: Path) -> dict:
         torch.manual_seed(0)
-        model = initial_model(spec)
+        model = training_model_from_spec(spec)
         # AlexNet's class scores are not ReLU'd: its last layer trains at the full learning rate.
         training = fit(model, splits.train, epochs=epochs, lr=schedule.lr, batch_size=schedule.batch_size,
                        folder=folder, show_progress=show_progress, resumable=schedule.resumable,
@@ -215,8 +215,10 @@ def table2_rows(splits: Splits, schedule, cache: RunCache, *, groups=ROW_GROUPS,
             return None
 
     rows = []
-    # Reduction vs AlexNet needs AlexNet's fp32 size only, which the architecture fixes.
-    alexnet_bytes = 4 * count_parameters(fold_batch_norm(build_model(ALEXNET_ARCH)))
+    # Reduction vs AlexNet needs AlexNet's fp32 size only, which the architecture fixes: counted on
+    # the meta device, without allocating its 144 MB of weights (twice, with the folded copy).
+    with torch.device("meta"):
+        alexnet_bytes = 4 * count_parameters(fold_batch_norm(build_model(ALEXNET_ARCH)))
     if "alexnet" in groups:
         # Computed in order of importance (the SVD row last: its full SVDs are slow), listed as the paper.
         base = attempt("AlexNet baseline", lambda: _baseline(cache, "alexnet", lambda: build_model(ALEXNET_ARCH),

@@ -15,27 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from squeezenet.models import model_from_spec
 from squeezenet.train import config_for_preset, evaluate_accuracy, train_model
 from squeezenet.training_data import ImageSet, epoch_batches, load_image_folder, to_model_input
 
-__all__ = ["SQUEEZENET_RECIPE", "initial_model", "Splits", "load_splits", "per_class", "fit", "accuracy", "data_settings", "calibration_inputs"]
+__all__ = ["SQUEEZENET_RECIPE", "Splits", "load_splits", "per_class", "fit", "accuracy", "data_settings", "calibration_inputs"]
 
 
 # Recorded in the settings of every SqueezeNet training (so its cache key follows the recipe).
 SQUEEZENET_RECIPE = "conv10 bias 1, classifier lr x0.1 (squeezenet.train.build_training_model, fast preset)"
-
-
-def initial_model(spec: dict) -> nn.Module:
-    """A freshly initialised model for ``spec`` (seeded by the caller). For SqueezeNet, conv10's bias
-    starts at 1 as in ``squeezenet.train.build_training_model``: its class scores pass a ReLU, and a
-    class whose scores all turn negative never gets a gradient again."""
-    from squeezenet.models import SqueezeNet
-
-    model = model_from_spec(spec)
-    if isinstance(model, SqueezeNet):
-        nn.init.constant_(model.classifier[1].bias, 1.0)
-    return model
 
 
 @dataclass

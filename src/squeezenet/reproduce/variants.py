@@ -14,7 +14,8 @@ import torch
 
 from squeezenet.models import count_parameters, fold_batch_norm, squeezenet_cifar
 from squeezenet.reproduce.runs import RunCache
-from squeezenet.reproduce.training import SQUEEZENET_RECIPE, Splits, accuracy, data_settings, fit, initial_model
+from squeezenet.reproduce.training import SQUEEZENET_RECIPE, Splits, accuracy, data_settings, fit
+from squeezenet.train import training_model_from_spec
 
 __all__ = ["train_variant"]
 
@@ -31,7 +32,7 @@ def train_variant(cache: RunCache, splits: Splits, schedule, *, squeeze_ratio: f
 
     def compute(folder: Path) -> dict:
         torch.manual_seed(0)
-        model = initial_model(spec)
+        model = training_model_from_spec(spec)
         training = fit(model, splits.sweep, epochs=schedule.sweep_epochs, lr=schedule.sweep_lr,
                        batch_size=schedule.sweep_batch_size, folder=folder, show_progress=show_progress,
                        resumable=schedule.resumable)
