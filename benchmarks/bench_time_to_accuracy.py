@@ -2,13 +2,15 @@
 
 Usage:
     .venv/bin/python benchmarks/bench_time_to_accuracy.py [--data ../shared/data/cifar10/train]
-        [--runs squeezenet_cifar_bn:36,squeezenet1_0_cifar_bn:50] [--processes 2] [--out runs/time-to-accuracy]
+        [--runs "squeezenet_cifar_bn:36,squeezenet_cifar_bn_wide:54:--dropout 0 --eval-flip"] [--processes 2]
+        [--out runs/time-to-accuracy]
     .venv/bin/python benchmarks/bench_time_to_accuracy.py --report-only   # redraw from the run folders
 
-Each entry of ``--runs`` (architecture:epochs) is one complete `squeezenet train` run: the one-cycle
-schedule needs its length in advance, so a short run aims at the 20-minute goal and a long one at the
-45-minute goal. v1.1's pool layout is the fastest per epoch; v1.0's (fire5-fire8 at 8x8 pixels) costs
-1.6x per image and keeps more spatial detail for the longer budget.
+Each entry of ``--runs`` (architecture:epochs, then optionally ':' and further `squeezenet train`
+options) is one complete training run: the one-cycle schedule needs its length in advance, so a short
+run aims at the 20-minute goal and longer ones at the 45-minute goal. v1.1's pool layout is the
+fastest per epoch; v1.0's (fire5-fire8 at 8x8 pixels) costs 1.6x per image and keeps more spatial
+detail; the wide variant (1.5x the Fire widths) is what the GPU recipe sweep chose for 45 minutes.
 With ``--processes 2`` the runs use torchrun (two 1-thread processes, gloo DDP): on this shared
 2-core machine two processes beat two threads by far (see ``_set_threads`` in train.py).
 Minutes on the curve are training wall-clock (steps + per-epoch evaluation, from the run's own
@@ -30,9 +32,13 @@ from report import write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PLOT = REPO / "benchmarks" / "time_to_accuracy.png"
+# The 20-minute goal, the 45-minute run of v1.0's layout, and the recipe that the GPU sweep
+# (sweep_recipes.py) picked for 45 minutes: 1.5x wider Fires, no dropout, label smoothing 0.2, flip TTA.
+DEFAULT_RUNS = ("squeezenet_cifar_bn:36,squeezenet1_0_cifar_bn:50,"
+                "squeezenet_cifar_bn_wide:54:--dropout 0 --label-smoothing 0.2 --eval-flip")
 
 
-def _run(arch: str, data: str, epochs: int, processes: int, out: Path) -> float:
+def _run(arch: str, data: str, epochs: int, processes: int, out: Path, train_args: list[str]) -> float:
     """One training run; returns its wall-clock seconds from process start to exit."""
     bin_dir = Path(sys.executable).parent
     if processes > 1:
@@ -40,7 +46,7 @@ def _run(arch: str, data: str, epochs: int, processes: int, out: Path) -> float:
     else:
         prefix = [sys.executable, "-m"]
     command = [*prefix, "squeezenet", "train", "--arch", arch, "--data", data, "--val-split", "500",
-               "--epochs", str(epochs), "--preset", "fast", "--threads", "1", "--out", str(out), "--json"]
+               "--epochs", str(epochs), "--preset", "fast", "--threads", "1", "--out", str(out), "--json", *train_args]
     start = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
@@ -49,11 +55,24 @@ def _run(arch: str, data: str, epochs: int, processes: int, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def _parse_run(entry: str) -> tuple[str, int, str]:
+    """'arch:epochs' or 'arch:epochs:further train options' -> (arch, epochs, options)."""
+    arch, epochs, *options = entry.strip().split(":", 2)
+    return arch, int(epochs), options[0].strip() if options else ""
+
+
 def _minutes_to(history: list[dict], target: float) -> float | None:
     for record in history:
         if record["top1"] >= target:
             return record["seconds"] / 60
     return None
+
+
+def _recipe(folder: Path) -> str:
+    """The run's options beyond the fast preset, as recorded when it was started."""
+    path = folder / "train_args.txt"
+    extra = path.read_text().strip() if path.exists() else ""
+    return f"`{extra}`" if extra else "fast preset"
 
 
 def _load_note(folder: Path) -> str:
@@ -64,22 +83,24 @@ def _load_note(folder: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared/data/cifar10/train"))
-    parser.add_argument("--runs", default="squeezenet_cifar_bn:36,squeezenet1_0_cifar_bn:50",
-                        help="comma-separated architecture:epochs pairs, one training run each")
+    parser.add_argument("--runs", default=DEFAULT_RUNS,
+                        help="comma-separated architecture:epochs[:further train options], one training run each")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", default=str(REPO / "runs" / "time-to-accuracy"))
     parser.add_argument("--report-only", action="store_true", help="do not train; redraw from existing runs")
     parser.add_argument("--note", default="", help="a sentence for the report (e.g. what else ran meanwhile)")
     args = parser.parse_args()
-    runs = [(arch, int(epochs)) for arch, epochs in (entry.rsplit(":", 1) for entry in args.runs.split(","))]
+    runs = [_parse_run(entry) for entry in args.runs.split(",")]
     out = Path(args.out)
     walls: dict[str, float | None] = {}
-    for arch, epochs in runs:
+    for arch, epochs, train_args in runs:
         folder = out / f"{arch}-{epochs}"
         if not args.report_only:
             out.mkdir(parents=True, exist_ok=True)
             load = os.getloadavg()[0]
-            walls[folder.name] = _run(arch, args.data, epochs, args.processes, folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "train_args.txt").write_text(train_args + "\n")
+            walls[folder.name] = _run(arch, args.data, epochs, args.processes, folder, train_args.split())
             (folder / "wall_seconds.txt").write_text(f"{walls[folder.name]:.1f}\n")
             (folder / "load_before.txt").write_text(f"{load:.2f}\n")
         elif (folder / "wall_seconds.txt").exists():
@@ -91,10 +112,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    rows = ["| run | epochs | final top-1 | top-5 | minutes to 85% | minutes to 90% | training minutes | "
-            "wall minutes (incl. start) | images/s (mean) | machine |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = ["| run | recipe | epochs | final top-1 | top-5 | minutes to 85% | minutes to 90% | training minutes | "
+            "wall minutes (incl. start) | images/s (mean) | machine |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     curves = []
-    for arch, epochs in runs:
+    for arch, epochs, _ in runs:
         folder = out / f"{arch}-{epochs}"
         history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
         minutes = [r["seconds"] / 60 for r in history]
@@ -104,7 +125,7 @@ def main() -> None:
         rate = sum(r["images_per_second"] for r in history) / len(history)
         wall = walls.get(folder.name)
         done = "" if (folder / "final.pth").exists() else f" (stopped after {len(history)})"
-        rows.append(f"| {folder.name} | {epochs}{done} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
+        rows.append(f"| {folder.name} | {_recipe(folder)} | {epochs}{done} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
                     f"{'not reached' if to85 is None else f'{to85:.1f}'} | "
                     f"{'not reached' if to90 is None else f'{to90:.1f}'} | {minutes[-1]:.1f} | "
                     f"{'n/a' if wall is None else f'{wall / 60:.1f}'} | {rate:.0f} | {_load_note(folder)} |")
@@ -123,10 +144,12 @@ def main() -> None:
     figure.savefig(PLOT, dpi=110)
 
     body = (
-        f"Fast preset (Nesterov SGD, one-cycle, label smoothing 0.1, batch 512, bf16 autocast, channels_last, "
-        f"uint8 decoded cache), {args.processes} process(es) x 1 thread. Validation: the last 500 images per class "
-        f"of CIFAR-10 train (5000 images), plain centre input, no test-time augmentation; training on the other "
-        f"45000. The machine column gives the 1-minute load average before the run (0-1: quiet).\n\n"
+        f"Fast preset (Nesterov SGD, one-cycle, label smoothing 0.1, dropout 0.5 before conv10, batch 512, bf16 "
+        f"autocast, channels_last, uint8 decoded cache), {args.processes} process(es) x 1 thread; the recipe column "
+        f"lists a run's changes to it. Validation: the last 500 images per class of CIFAR-10 train (5000 images), "
+        f"plain centre input; with `--eval-flip` each image's logits are summed with its mirror image's (test-time "
+        f"augmentation, counted in the run's minutes). Training on the other 45000. The machine column gives the "
+        f"1-minute load average before the run (0-1: quiet).\n\n"
         + "\n".join(rows) + (f"\n\n{args.note}" if args.note else "")
         + "\n\nCurve (accuracy after each epoch):\n\n" + "\n".join(f"- {c}" for c in curves)
         + f"\n\n![time to accuracy](benchmarks/{PLOT.name})\n"

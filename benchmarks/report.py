@@ -21,12 +21,14 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEvery figure below was measured by the command shown, on the machine and date shown.\n"
 
 
-def write_section(name: str, title: str, command: str, body: str) -> None:
-    """Replace (or append) the section ``name`` of BENCHMARKS.md."""
-    stamp = datetime.date.today().isoformat()
+def write_section(name: str, title: str, command: str, body: str, *, machine: str | None = None,
+                  date: str | None = None) -> None:
+    """Replace (or append) the section ``name`` of BENCHMARKS.md. ``machine`` and ``date`` default to
+    this machine and today; a report drawn from runs made elsewhere passes theirs."""
+    stamp = date or datetime.date.today().isoformat()
     section = (
         f"<!-- begin:{name} -->\n## {title}\n\n"
-        f"Command: `{command}`  \nMachine: {machine_description()}  \nDate: {stamp}\n\n{body.strip()}\n"
+        f"Command: `{command}`  \nMachine: {machine or machine_description()}  \nDate: {stamp}\n\n{body.strip()}\n"
         f"<!-- end:{name} -->"
     )
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER

@@ -40,6 +40,15 @@ def test_published_model_accuracy_on_real_photos(published_net, imagenet_samples
     assert 0.75 <= metrics["top5"] <= 0.92
 
 
+def test_evaluate_flip_flag_is_reported(published_net, imagenet_samples, capsys):
+    common = ["evaluate", "--weights", str(published_net), "--data", str(imagenet_samples), "--limit", "8", "--json"]
+    plain, flipped = run_in_process(capsys, *common), run_in_process(capsys, *common, "--flip")
+    assert plain.returncode == flipped.returncode == 0, flipped.stderr
+    plain, flipped = last_json(plain.stdout), last_json(flipped.stdout)
+    assert (plain["flip"], flipped["flip"]) == (False, True)
+    assert plain["images"] == flipped["images"] == 8
+
+
 def test_predict_names_the_right_classes(published_net, imagenet_samples, capsys):
     photos = [imagenet_samples / "n01440764_tench.JPEG", imagenet_samples / "n02391049_zebra.JPEG"]
     assert main(["predict", *map(str, photos), "--weights", str(published_net), "--json"]) == 0

@@ -26,14 +26,14 @@ from squeezenet.compress.sparse import SparseLayer
 from squeezenet.data import load_rgb
 from squeezenet.models import squeezenet_cifar, weight_layers
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-samples"
+from conftest import IMAGENET_SAMPLES as PHOTOS
 
 
 def small_photos(count: int, side: int = 36) -> torch.Tensor:
     """The first ``count`` ImageNet sample photos as uint8 [count, 3, side, side]."""
     paths = sorted(PHOTOS.glob("*.JPEG"))[:count]
     if len(paths) < count:
-        pytest.skip("ImageNet sample photos not in ../shared/data")
+        pytest.fail(f"test data missing: {count} photos wanted in {PHOTOS}")
     transform = v2.Compose([v2.Resize((side, side)), v2.ToImage()])
     return torch.stack([transform(load_rgb(path)) for path in paths])
 

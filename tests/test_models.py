@@ -26,6 +26,7 @@ EXPECTED_PARAMS = {
     "alexnet": 61_100_840,
     "squeezenet_cifar": 727_626,
     "squeezenet_cifar_bn": 730_570,
+    "squeezenet_cifar_bn_wide": 1_632_522,
     "squeezenet_cifar_simple_bypass": 727_626,
     "squeezenet_cifar_complex_bypass": 1_064_778,
     "squeezenet1_0_cifar": 727_626,
@@ -65,6 +66,14 @@ def test_torchvision_weights_load_strict_and_match(ours, theirs):
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
+
+
+def test_wide_cifar_variant_is_v1_1_with_fires_one_and_a_half_times_as_wide():
+    base, wide = build_model("squeezenet_cifar_bn").spec, build_model("squeezenet_cifar_bn_wide").spec
+    assert wide.pool_after == base.pool_after and wide.batch_norm
+    for narrow, broad in zip(base.fires, wide.fires, strict=True):
+        assert (broad.squeeze, broad.expand1x1, broad.expand3x3) == (
+            3 * narrow.squeeze // 2, 3 * narrow.expand1x1 // 2, 3 * narrow.expand3x3 // 2)
 
 
 def test_metaparameters_reproduce_v1_0():

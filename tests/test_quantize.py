@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -19,8 +17,6 @@ from squeezenet.compress.quantize import (
     to_sparse_layer,
     untie_weights,
 )
-
-NET = Path(__file__).resolve().parents[2] / "shared" / "data" / "deep-compression-squeezenet" / "compressed_SqueezeNet.net"
 
 
 def test_kmeans_linear_init_on_hand_written_weights():
@@ -98,9 +94,8 @@ def test_weights_stay_tied_and_pruned_zeros_stay_zero_through_training():
         assert not torch.equal(trained[name].codebook, quantizations[name].codebook)  # it did train
 
 
-@pytest.mark.skipif(not NET.exists(), reason="published model not in ../shared/data")
-def test_real_layer_keeps_sparsity_and_is_a_lloyd_fixed_point():
-    layer = read_net(NET)[3]  # fire2 expand3x3: 33% dense
+def test_real_layer_keeps_sparsity_and_is_a_lloyd_fixed_point(published_net):
+    layer = read_net(published_net)[3]  # fire2 expand3x3: 33% dense
     weight = torch.from_numpy(layer.dense_weight())
     quantization = quantize_layer(weight, bits=4)
     assert len(quantization.codebook) == 16

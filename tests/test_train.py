@@ -18,7 +18,7 @@ from squeezenet.train import TrainConfig, config_for_preset, evaluate_accuracy, 
 from squeezenet.training_data import load_image_folder, to_model_input
 from squeezenet.weights import load_model
 
-CIFAR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10" / "train"
+from conftest import CIFAR_TRAIN as CIFAR
 
 
 def _slice(folder: Path, classes=("airplane", "frog", "truck"), per_class=24) -> Path:
@@ -102,6 +102,26 @@ def test_train_writes_log_and_a_checkpoint_that_evaluate_reads(cifar_slice, tmp_
                                             val_set.class_names), "cifar", show_progress=False)
     assert ours["images"] == theirs["images"] == 12
     assert ours["top1"] == pytest.approx(theirs["top1"]) == pytest.approx(result["top1"])
+
+
+def test_flip_evaluation_adds_the_mirror_images_logits(cifar_slice, tmp_path):
+    run = tmp_path / "run"
+    result = train(_config(tmp_path, cifar_slice, out=str(run), precision="fp32", epochs=2, eval_flip=True))
+    model = load_model(run / "final.pth").eval()
+    _, val_set = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=4,
+                                   cache_dir=tmp_path / "cache", show_progress=False)
+    pixels = torch.from_numpy(np.array(val_set.pixels[val_set.pixel_rows]))
+    inputs = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32)
+    with torch.no_grad():
+        plain, mirrored = model(inputs), model(inputs.flip(3))
+    assert not torch.allclose(plain, mirrored)  # the mirror image is a different input
+    by_hand = float(((plain + mirrored).argmax(1) == val_set.labels).float().mean())
+    flipped = evaluate_accuracy(model, val_set, flip=True)
+    assert flipped["top1"] == pytest.approx(by_hand) == pytest.approx(result["top1"])
+    assert evaluate_accuracy(model, val_set)["top1"] == pytest.approx(float((plain.argmax(1) == val_set.labels).float().mean()))
+    # `squeezenet evaluate --flip` scores the held-out JPEGs the same way.
+    images = LabelledImages(tuple(val_set.paths), tuple(val_set.labels.tolist()), val_set.class_names)
+    assert evaluate(model, images, "cifar", show_progress=False, flip=True)["top1"] == pytest.approx(by_hand)
 
 
 def test_train_keeps_parametrized_masks(cifar_slice, tmp_path):

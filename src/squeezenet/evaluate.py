@@ -24,8 +24,12 @@ def evaluate(
     batch_size: int = 32,
     on_bad_image: str = "skip",
     show_progress: bool = True,
+    flip: bool = False,
 ) -> dict:
-    """``{"top1", "top5", "images", "skipped", "seconds"}`` with accuracies as fractions in 0..1."""
+    """``{"top1", "top5", "images", "skipped", "seconds"}`` with accuracies as fractions in 0..1.
+
+    ``flip``: test-time augmentation, each image's logits plus its left-right mirror image's (as the
+    trainer's ``--eval-flip`` validation scores them)."""
     num_classes = model.spec.num_classes if hasattr(model, "spec") else None
     if num_classes is not None and max(images.labels) >= num_classes:
         raise ValueError(f"labels go up to {max(images.labels)} but the model has {num_classes} classes")
@@ -40,6 +44,8 @@ def evaluate(
         if batch is None:
             continue
         logits = model(batch)
+        if flip:
+            logits = logits + model(batch.flip(3))
         best = logits.topk(min(5, logits.shape[1]), dim=1).indices
         top1 += int((best[:, 0] == labels).sum())
         top5 += int((best == labels[:, None]).any(dim=1).sum())

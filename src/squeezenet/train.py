@@ -102,6 +102,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads per process; None: see _set_threads
     seed: int = 0
     eval_batch_size: int = 500
+    eval_flip: bool = False  # validation sums each image's logits with its mirror image's
     show_progress: bool = True
     on_bad_image: str = "skip"  # unreadable images: "skip" (counted in the result) or "fail" at the first
 
@@ -279,9 +280,12 @@ def evaluate_accuracy(
     device: torch.device | str | None = None,
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = True,
+    flip: bool = False,
 ) -> dict:
     """Top-1 and top-5 accuracy (fractions) of ``model`` on an ImageSet, centre crops, no augmentation.
 
+    ``flip`` is test-time augmentation: the logits of each image and of its left-right mirror are
+    summed (the training augmentation flips too, so the model has seen both). Twice the compute.
     Under DDP every process scores its share of the images and the counts are summed.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -295,8 +299,10 @@ def evaluate_accuracy(
                                 channels_last=channels_last)
         labels = batch.labels.to(device)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-            logits = model(inputs)
-        best = logits.float().topk(min(5, logits.shape[1]), dim=1).indices
+            logits = model(inputs).float()
+            if flip:
+                logits = logits + model(inputs.flip(3)).float()
+        best = logits.topk(min(5, logits.shape[1]), dim=1).indices
         counts[0] += (best[:, 0] == labels).sum()
         counts[1] += (best == labels[:, None]).any(dim=1).sum()
         counts[2] += len(labels)
@@ -550,7 +556,8 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
                   "images_per_second": images_seen / max(train_seconds, 1e-9)}
         if val_set is not None:
             accuracy = evaluate_accuracy(model, val_set, batch_size=config.eval_batch_size, device=device,
-                                         autocast_dtype=autocast_dtype, channels_last=config.channels_last)
+                                         autocast_dtype=autocast_dtype, channels_last=config.channels_last,
+                                         flip=config.eval_flip)
             record.update(top1=accuracy["top1"], top5=accuracy["top5"])
         elapsed += time.perf_counter() - epoch_start
         record["seconds"] = elapsed

@@ -16,6 +16,8 @@ def add_parser(subparsers):
     parser.add_argument("--preprocess", choices=PREPROCESS_PRESETS,
                         help="input preset (default: the model's own: caffe for .net, cifar for 32x32 models)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--flip", action="store_true",
+                        help="test-time augmentation: score each image together with its mirror image")
     parser.add_argument("--limit", type=int, help="evaluate only the first N images (sorted by name)")
     parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
                         help="skip unreadable images and count them, or stop at the first")
@@ -36,10 +38,11 @@ def run(args) -> dict:
         images = LabelledImages(images.paths[: args.limit], images.labels[: args.limit], images.class_names)
     preset = args.preprocess or default_preprocess(model)
     result = evaluate(model, images, preset, batch_size=args.batch_size, on_bad_image=args.on_bad_image,
-                      show_progress=not args.json)
-    return {**result, "preprocess": preset, "weights": str(args.weights)}
+                      show_progress=not args.json, flip=args.flip)
+    return {**result, "preprocess": preset, "flip": args.flip, "weights": str(args.weights)}
 
 
 def summarize(result: dict) -> None:
-    print(f"{result['images']} images ({result['skipped']} skipped), preprocessing {result['preprocess']}")
+    print(f"{result['images']} images ({result['skipped']} skipped), preprocessing {result['preprocess']}"
+          + (", with mirror images" if result["flip"] else ""))
     print(f"top-1 {100 * result['top1']:.2f}%   top-5 {100 * result['top5']:.2f}%   in {result['seconds']:.1f} s")

@@ -30,6 +30,8 @@ def add_parser(subparsers):
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--dropout", type=float, help="override the architecture's dropout")
+    parser.add_argument("--eval-flip", action="store_true",
+                        help="validation scores each image and its mirror image together (test-time augmentation)")
     parser.add_argument("--clip-grad-norm", type=float, help="clip the global gradient norm to this value")
     parser.add_argument("--classifier-lr-scale", type=float, help="learning-rate factor of the last weight layer")
     parser.add_argument("--augment", choices=("auto", "cifar", "imagenet"), default="auto",
@@ -57,7 +59,7 @@ def run(args) -> dict:
         args.preset, arch=args.arch, data=args.data, val_data=args.val_data, val_split=args.val_split,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, dropout=args.dropout, clip_grad_norm=args.clip_grad_norm,
-        classifier_lr_scale=args.classifier_lr_scale, augment=args.augment,
+        classifier_lr_scale=args.classifier_lr_scale, augment=args.augment, eval_flip=args.eval_flip,
         precision=args.precision, device=args.device, channels_last=not args.no_channels_last,
         threads=args.threads, workers=args.workers, cache_dir=args.cache_dir, seed=args.seed, out=args.out,
         resume=args.resume, show_progress=not args.json, on_bad_image=args.on_bad_image)
