@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python benchmarks/bench_time_to_accuracy.py [--data ../shared/data/cifar10/train]
-        [--runs "squeezenet_cifar_bn:36,squeezenet_cifar_bn_wide:54:--dropout 0 --eval-flip"] [--processes 2]
+        [--runs "squeezenet_cifar_bn:36,squeezenet_cifar_bn_wide:55:--eval-flip"] [--processes 2]
         [--out runs/time-to-accuracy]
     .venv/bin/python benchmarks/bench_time_to_accuracy.py --report-only   # redraw from the run folders
 
@@ -91,12 +91,13 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a sentence for the report (e.g. what else ran meanwhile)")
     args = parser.parse_args()
     runs = [_parse_run(entry) for entry in args.runs.split(",")]
+    if len({(arch, epochs) for arch, epochs, _ in runs}) < len(runs):
+        raise SystemExit("each architecture:epochs may appear once in --runs (it names the run folder)")
     out = Path(args.out)
     walls: dict[str, float | None] = {}
     for arch, epochs, train_args in runs:
         folder = out / f"{arch}-{epochs}"
         if not args.report_only:
-            out.mkdir(parents=True, exist_ok=True)
             load = os.getloadavg()[0]
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "train_args.txt").write_text(train_args + "\n")
@@ -120,7 +121,8 @@ def main() -> None:
         history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
         minutes = [r["seconds"] / 60 for r in history]
         top1 = [100 * r["top1"] for r in history]
-        axes.plot(minutes, top1, marker="o", markersize=3, label=f"{arch}, {epochs}-epoch one-cycle")
+        axes.plot(minutes, top1, marker="o", markersize=3, label=f"{arch}, {epochs}-epoch one-cycle"
+                  + (", flip TTA" if "--eval-flip" in _recipe(folder) else ""))
         to85, to90 = _minutes_to(history, 0.85), _minutes_to(history, 0.90)
         rate = sum(r["images_per_second"] for r in history) / len(history)
         wall = walls.get(folder.name)
