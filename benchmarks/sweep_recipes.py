@@ -64,19 +64,15 @@ def run_candidate(candidate: dict, data: str, out: Path, device: str, val_split:
     """Train one candidate in this process, logging every epoch to ``out/epochs.jsonl``."""
     import torch
 
-    from squeezenet.models import squeezenet_cifar
-    from squeezenet.train import config_for_preset, evaluate_accuracy, load_datasets, train_model
-    from squeezenet.train import training_model_from_spec
+    from squeezenet.train import build_training_model, config_for_preset, evaluate_accuracy, load_datasets
+    from squeezenet.train import train_model
 
     config = config_for_preset("fast", arch="squeezenet_cifar_bn", data=data, val_split=val_split,
                                epochs=candidate["epochs"], device=device, threads=2, show_progress=False,
                                out=str(out / "run"), **candidate["train"])
-    spec = squeezenet_cifar(batch_norm=True, **candidate["model"]).spec.to_dict()
-    if config.dropout is not None:
-        spec["dropout"] = config.dropout
     train_set, val_set = load_datasets(config, 32)
-    torch.manual_seed(config.seed)
-    model = training_model_from_spec(spec)
+    # The trainer's own model construction; the candidate's metaparameters go to squeezenet_cifar.
+    model = build_training_model(config, train_set.num_classes, **candidate["model"])
     start = time.perf_counter()
     with open(out / "epochs.jsonl", "a") as log:
 

@@ -597,8 +597,9 @@ def _reduced(running: torch.Tensor, world_size: int) -> tuple[float, int]:
     return float(running[0]), int(running[1])
 
 
-def build_training_model(config: TrainConfig, num_classes: int) -> nn.Module:
-    """A freshly initialised ``config.arch`` for ``num_classes`` (with the ``dropout`` override).
+def build_training_model(config: TrainConfig, num_classes: int, **arch_options) -> nn.Module:
+    """A freshly initialised ``config.arch`` for ``num_classes`` (with the ``dropout`` override);
+    ``arch_options`` go to the architecture's builder (e.g. Section 5 metaparameters).
 
     Deviation from the paper's initialisation: SqueezeNet's class scores pass a ReLU (conv10 ->
     ReLU -> global average pool), and a class whose conv10 output turns negative for every input
@@ -606,7 +607,7 @@ def build_training_model(config: TrainConfig, num_classes: int) -> nn.Module:
     CIFAR-10 classes in a 3-epoch run and 5 of 10 in another (measured). conv10's bias therefore
     starts at 1, inside the ReLU's active range, so the first large steps cannot close a class.
     """
-    spec = build_model(config.arch, num_classes=num_classes).spec.to_dict()
+    spec = build_model(config.arch, num_classes=num_classes, **arch_options).spec.to_dict()
     if config.dropout is not None:
         spec["dropout"] = config.dropout
     torch.manual_seed(config.seed)
