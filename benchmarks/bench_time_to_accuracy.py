@@ -119,14 +119,15 @@ def main() -> None:
     for arch, epochs, _ in runs:
         folder = out / f"{arch}-{epochs}"
         history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        rate = sum(r["images_per_second"] for r in history) / len(history)
+        done = "" if (folder / "final.pth").exists() else f" (stopped after {len(history)})"
+        history = [r for r in history if "top1" in r]  # runs with --eval-every score some epochs only
         minutes = [r["seconds"] / 60 for r in history]
         top1 = [100 * r["top1"] for r in history]
         axes.plot(minutes, top1, marker="o", markersize=3, label=f"{arch}, {epochs}-epoch one-cycle"
                   + (", flip TTA" if "--eval-flip" in _recipe(folder) else ""))
         to85, to90 = _minutes_to(history, 0.85), _minutes_to(history, 0.90)
-        rate = sum(r["images_per_second"] for r in history) / len(history)
         wall = walls.get(folder.name)
-        done = "" if (folder / "final.pth").exists() else f" (stopped after {len(history)})"
         rows.append(f"| {folder.name} | {_recipe(folder)} | {epochs}{done} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
                     f"{'not reached' if to85 is None else f'{to85:.1f}'} | "
                     f"{'not reached' if to90 is None else f'{to90:.1f}'} | {minutes[-1]:.1f} | "

@@ -14,7 +14,8 @@ from PIL import Image
 from squeezenet.cli import main
 from squeezenet.data import LabelledImages
 from squeezenet.evaluate import evaluate
-from squeezenet.train import TrainConfig, config_for_preset, evaluate_accuracy, learning_rate, train
+from squeezenet.train import (TrainConfig, config_for_preset, evaluate_accuracy, learning_rate, train,
+                              training_crop_side)
 from squeezenet.training_data import load_image_folder, to_model_input
 from squeezenet.weights import load_model
 
@@ -240,6 +241,53 @@ def test_imagenet_preset_random_resized_crops_in_batch(cifar_slice, tmp_path):
     assert augmented.shape == centre.shape == (6, 3, 24, 24)
     assert not torch.allclose(augmented, centre)
     assert torch.isfinite(augmented).all()
+
+
+def test_low_resolution_crops_are_windows_of_the_padded_images(cifar_slice, tmp_path):
+    """A low-resolution epoch trains on 24-pixel windows of the pad-4 image at its own scale."""
+    train_set, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, cache_dir=tmp_path / "cache",
+                                     show_progress=False)
+    pixels = torch.from_numpy(np.array(train_set.pixels[:6]))
+    crops = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32, crop_size=24,
+                           generator=torch.Generator().manual_seed(3), channels_last=False)
+    assert crops.shape == (6, 3, 24, 24)
+    padded = to_model_input(torch.nn.functional.pad(pixels, (0, 0, 4, 4, 4, 4)), "cifar", torch.device("cpu"),
+                            image_size=40, channels_last=False)
+    for crop, image in zip(crops, padded):
+        windows = [image[:, top:top + 24, left:left + 24] for top in range(17) for left in range(17)]
+        windows += [window.flip(2) for window in windows]
+        assert any(torch.equal(crop, window) for window in windows)
+    # The streamed path (transforms v2 in workers) gives crops of the same side.
+    config = _config(tmp_path, cifar_slice, epochs=4, low_res_side=24, low_res_fraction=0.5)
+    assert [training_crop_side(epoch, config) for epoch in range(4)] == [24, 24, None, None]
+    from squeezenet.training_data import epoch_batches
+    streamed, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, cache_limit_bytes=0,
+                                    show_progress=False)
+    batch = next(iter(epoch_batches(streamed, batch_size=8, epoch=0, seed=0, train=True, workers=0, crop_size=24)))
+    assert batch.augmented and batch.pixels.shape == (8, 24, 24, 3)
+    assert to_model_input(batch.pixels, "cifar", torch.device("cpu"), image_size=32, crop_size=24).shape == (8, 3, 24, 24)
+
+
+def test_low_resolution_phase_and_sparse_evaluation_in_a_run(cifar_slice, tmp_path):
+    run = tmp_path / "run"
+    result = train(_config(tmp_path, cifar_slice, out=str(run), epochs=5, low_res_side=20, low_res_fraction=0.4,
+                           eval_every=2))
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line.get("crop_side") for line in lines] == [20, 20, None, None, None]
+    assert [line["epoch"] for line in lines if "top1" in line] == [2, 4, 5]  # every 2nd and the last
+    assert result["top1"] == lines[-1]["top1"]
+    assert load_model(run / "final.pth").spec.input_size == 32
+
+
+def test_bad_low_resolution_and_evaluation_options_exit_2(cifar_slice, tmp_path, capsys):
+    common = ["--arch", "squeezenet_cifar_bn", "--data", str(cifar_slice), "--val-split", "4", "--epochs", "1",
+              "--batch-size", "12", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    for extra, message in ((["--low-res-side", "32"], "must be smaller than the input size 32"),
+                           (["--low-res-side", "24", "--low-res-fraction", "1"], "fraction must be in [0, 1)"),
+                           (["--eval-every", "0"], "eval-every must be at least 1")):
+        code, _, err = _cli([*common, *extra], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "final.pth").exists()
 
 
 @pytest.mark.gpu

@@ -62,6 +62,7 @@ __all__ = [
     "load_datasets",
     "train",
     "train_model",
+    "training_crop_side",
 ]
 
 
@@ -103,6 +104,11 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 500
     eval_flip: bool = False  # validation sums each image's logits with its mirror image's
+    eval_every: int = 1  # validate after every K-th epoch and after the last
+    # A cheaper first phase: the first `low_res_fraction` of the epochs train on random crops of
+    # `low_res_side` pixels (same object scale, fewer pixels), the rest at the full input size.
+    low_res_side: int | None = None
+    low_res_fraction: float = 0.5
     show_progress: bool = True
     on_bad_image: str = "skip"  # unreadable images: "skip" (counted in the result) or "fail" at the first
 
@@ -133,6 +139,12 @@ class TrainConfig:
             raise ValueError(f"gradient clipping norm must be positive, got {self.clip_grad_norm}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval-every must be at least 1, got {self.eval_every}")
+        if not 0 <= self.low_res_fraction < 1:
+            raise ValueError(f"low-resolution fraction must be in [0, 1), got {self.low_res_fraction}")
+        if self.low_res_side is not None and self.low_res_side < 8:
+            raise ValueError(f"low-resolution side must be at least 8 pixels, got {self.low_res_side}")
 
 
 PRESETS: dict[str, dict] = {
@@ -174,6 +186,14 @@ def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
     if progress_fraction < config.warmup_fraction:
         return config.lr * (0.1 + 0.9 * progress_fraction / config.warmup_fraction)
     return config.lr * (1.0 - progress_fraction) / (1.0 - config.warmup_fraction)
+
+
+def training_crop_side(epoch: int, config: TrainConfig) -> int | None:
+    """The side of epoch ``epoch``'s (0-based) random training crops: ``low_res_side`` during the
+    low-resolution phase, else None (the full input size)."""
+    if config.low_res_side is None or epoch >= round(config.low_res_fraction * config.epochs):
+        return None
+    return config.low_res_side
 
 
 def _augment_preset(config: TrainConfig, input_size: int) -> str:
@@ -430,6 +450,9 @@ def train_model(
     """
     if len(train_set) < config.batch_size:
         raise ValueError(f"the batch size {config.batch_size} is larger than the {len(train_set)} training images")
+    if config.low_res_side is not None and config.low_res_side >= train_set.image_size:
+        raise ValueError(f"the low-resolution side {config.low_res_side} must be smaller than the input size "
+                         f"{train_set.image_size}")
     rank, world_size, local_rank = _distributed_setup(config.device)
     if config.batch_size % world_size:
         raise ValueError(f"the global batch size {config.batch_size} does not split over {world_size} processes")
@@ -504,9 +527,11 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
         model.train()
         epoch_start = time.perf_counter()
         running = torch.zeros(2, dtype=torch.float64)
+        crop_side = training_crop_side(epoch, config)
         batches = epoch_batches(train_set, batch_size=config.batch_size, epoch=epoch, seed=config.seed, train=True,
                                 rank=rank, world_size=world_size,
-                                start_step=start_step if epoch == start_epoch else 0, workers=config.workers)
+                                start_step=start_step if epoch == start_epoch else 0, workers=config.workers,
+                                crop_size=crop_side)
         first_step = start_step if epoch == start_epoch else 0
         bar = progress(batches, total=steps_per_epoch - first_step, desc=f"epoch {epoch + 1}/{config.epochs}",
                        enabled=show, unit="step")
@@ -518,7 +543,7 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
             generator = None if batch.augmented else torch.Generator().manual_seed(batch.augment_seed)
             inputs = to_model_input(batch.pixels, train_set.preset, device, image_size=train_set.image_size,
                                     generator=generator, share=batch.share, global_size=batch.global_size,
-                                    channels_last=config.channels_last)
+                                    channels_last=config.channels_last, crop_size=crop_side)
             labels = batch.labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
                 logits = model(inputs)
@@ -554,7 +579,9 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
         loss_sum, loss_count = loss_sum + running_sum, loss_count + running_count
         record = {"epoch": epoch + 1, "loss": loss_sum / max(loss_count, 1), "lr": lr,
                   "images_per_second": images_seen / max(train_seconds, 1e-9)}
-        if val_set is not None:
+        if crop_side is not None:
+            record["crop_side"] = crop_side
+        if val_set is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
             accuracy = evaluate_accuracy(model, val_set, batch_size=config.eval_batch_size, device=device,
                                          autocast_dtype=autocast_dtype, channels_last=config.channels_last,
                                          flip=config.eval_flip)

@@ -235,18 +235,19 @@ def augment_seed(seed: int, epoch: int, step: int) -> int:
     return (seed * 1_000_003 + epoch) * 1_000_003 + step
 
 
-def _random_crop_flip(images: torch.Tensor, padding: int, generator: torch.Generator, share: slice,
+def _random_crop_flip(images: torch.Tensor, padding: int, size: int, generator: torch.Generator, share: slice,
                       total: int) -> torch.Tensor:
-    """CIFAR augmentation on uint8 NHWC: zero-pad, random crop back to size, random flip; one gather.
+    """CIFAR augmentation on uint8 NHWC: zero-pad, random ``size`` x ``size`` crop (the image's own side,
+    or less for a low-resolution phase), random flip; one gather.
     Parameters are drawn for the whole global batch and ``share`` picks this process's rows."""
     count, height, width, _ = images.shape
     padded = F.pad(images, (0, 0, padding, padding, padding, padding))
-    top = torch.randint(0, 2 * padding + 1, (total,), generator=generator)[share].to(images.device)
-    left = torch.randint(0, 2 * padding + 1, (total,), generator=generator)[share].to(images.device)
+    top = torch.randint(0, height + 2 * padding - size + 1, (total,), generator=generator)[share].to(images.device)
+    left = torch.randint(0, width + 2 * padding - size + 1, (total,), generator=generator)[share].to(images.device)
     flip = (torch.rand(total, generator=generator) < 0.5)[share].to(images.device)
-    rows = top[:, None] + torch.arange(height, device=images.device)
-    columns = torch.arange(width, device=images.device).expand(count, width)
-    columns = left[:, None] + torch.where(flip[:, None], width - 1 - columns, columns)
+    rows = top[:, None] + torch.arange(size, device=images.device)
+    columns = torch.arange(size, device=images.device).expand(count, size)
+    columns = left[:, None] + torch.where(flip[:, None], size - 1 - columns, columns)
     batch_index = torch.arange(count, device=images.device)[:, None, None]
     return padded[batch_index, rows[:, :, None], columns[:, None, :]]
 
@@ -275,13 +276,16 @@ def _random_resized_crop_flip(images: torch.Tensor, size: int, generator: torch.
 
 def to_model_input(images: torch.Tensor, preset: str, device: torch.device, *, image_size: int,
                    generator: torch.Generator | None = None, share: slice | None = None,
-                   global_size: int | None = None, channels_last: bool = True) -> torch.Tensor:
+                   global_size: int | None = None, channels_last: bool = True,
+                   crop_size: int | None = None) -> torch.Tensor:
     """uint8 NHWC batch -> normalised float NCHW on ``device``; augmented when a ``generator`` is given
     (training from the cache), else centre-cropped to ``image_size`` (evaluation, or worker-augmented).
+    ``crop_size`` (training only) is the side of the random crops when smaller than ``image_size``.
 
     The NHWC layout seen as NCHW is exactly channels_last memory, so no copy is made for it.
     """
     train = generator is not None
+    crop_size = crop_size or image_size
     # Random parameters are drawn for all ``global_size`` images of the step; ``share`` are ours.
     share = share if share is not None else slice(0, images.shape[0])
     global_size = global_size if global_size is not None else share.stop
@@ -291,18 +295,18 @@ def to_model_input(images: torch.Tensor, preset: str, device: torch.device, *, i
     side = images.shape[1]
     if preset == "cifar":
         if train:
-            images = _random_crop_flip(images, 4, generator, share, global_size)
-        elif side != image_size:
-            offset = (side - image_size) // 2
-            images = images[:, offset:offset + image_size, offset:offset + image_size]
+            images = _random_crop_flip(images, 4, crop_size, generator, share, global_size)
+        elif side != crop_size:  # evaluation: centre crop (worker-augmented batches are crop_size already)
+            offset = (side - crop_size) // 2
+            images = images[:, offset:offset + crop_size, offset:offset + crop_size]
         batch = images.permute(0, 3, 1, 2).float().div_(255)
     else:
         batch = images.permute(0, 3, 1, 2).float().div_(255)
         if train:
-            batch = _random_resized_crop_flip(batch, image_size, generator, share, global_size)
-        elif side != image_size:
-            offset = (side - image_size) // 2
-            batch = batch[:, :, offset:offset + image_size, offset:offset + image_size]
+            batch = _random_resized_crop_flip(batch, crop_size, generator, share, global_size)
+        elif side != crop_size:
+            offset = (side - crop_size) // 2
+            batch = batch[:, :, offset:offset + crop_size, offset:offset + crop_size]
     batch = (batch - mean) / std
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return batch.contiguous(memory_format=memory_format)
@@ -311,16 +315,18 @@ def to_model_input(images: torch.Tensor, preset: str, device: torch.device, *, i
 class _FileDataset(torch.utils.data.Dataset):
     """Per-image decode + transforms v2 for sets too big to cache; items are (index, augment seed)."""
 
-    def __init__(self, images: ImageSet, train: bool) -> None:
+    def __init__(self, images: ImageSet, train: bool, crop_size: int | None = None) -> None:
         self.images = images
         size = images.image_size
+        crop_size = crop_size or size
         if not train:
             self.transform = v2.Compose([v2.Resize(_cache_side(images.preset, size)), v2.CenterCrop(size)])
         elif images.preset == "cifar":
-            self.transform = v2.Compose([v2.Resize(size), v2.CenterCrop(size), v2.RandomCrop(size, padding=4),
-                                         v2.RandomHorizontalFlip()])
+            # The image is brought to ``size`` first: crops smaller than it keep the objects' scale.
+            self.transform = v2.Compose([v2.Resize(size), v2.CenterCrop(size),
+                                         v2.RandomCrop(crop_size, padding=4), v2.RandomHorizontalFlip()])
         else:
-            self.transform = v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
+            self.transform = v2.Compose([v2.RandomResizedCrop(crop_size, antialias=True), v2.RandomHorizontalFlip()])
 
     def __len__(self) -> int:
         return len(self.images)
@@ -368,6 +374,7 @@ def epoch_batches(
     world_size: int = 1,
     start_step: int = 0,
     workers: int = 2,
+    crop_size: int | None = None,
 ) -> Iterator[Batch]:
     """This process's share of every global batch of one epoch, starting at ``start_step``.
 
@@ -375,6 +382,7 @@ def epoch_batches(
     ``rank`` takes rows ``[rank*b, (rank+1)*b)`` of each, b = batch_size / world_size. Training drops
     the last incomplete global batch (every step then averages the same number of images).
     Evaluation keeps every image and splits each batch as evenly as possible.
+    ``crop_size``: the side of streamed training crops (cached batches are cropped by `to_model_input`).
     """
     order = batch_order(len(images), epoch=epoch, seed=seed, shuffle=train)
     steps = len(order) // batch_size if train else math.ceil(len(order) / batch_size)
@@ -389,7 +397,7 @@ def epoch_batches(
             yield Batch(torch.from_numpy(pixels), images.labels[rows], augment_seed(seed, epoch, step), share, size,
                         False, [])
         return
-    dataset = _FileDataset(images, train)
+    dataset = _FileDataset(images, train, crop_size)
     sampler = [[(int(i), augment_seed(seed, epoch, step) * 100_003 + int(i)) for i in rows] for step, rows, _, _ in shares]
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
                                          collate_fn=_collate, persistent_workers=False,

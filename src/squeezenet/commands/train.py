@@ -32,6 +32,13 @@ def add_parser(subparsers):
     parser.add_argument("--dropout", type=float, help="override the architecture's dropout")
     parser.add_argument("--eval-flip", action="store_true",
                         help="validation scores each image and its mirror image together (test-time augmentation)")
+    parser.add_argument("--eval-every", type=int, default=1, metavar="K",
+                        help="validate after every K-th epoch and after the last (default 1)")
+    parser.add_argument("--low-res-side", type=int, metavar="PIXELS",
+                        help="train the first --low-res-fraction of the epochs on random crops of this side "
+                             "(cheaper steps, same object scale), the rest at the full input size")
+    parser.add_argument("--low-res-fraction", type=float, metavar="F",
+                        help="share of the epochs in the low-resolution phase, in [0, 1) (default 0.5 with --low-res-side)")
     parser.add_argument("--clip-grad-norm", type=float, help="clip the global gradient norm to this value")
     parser.add_argument("--classifier-lr-scale", type=float, help="learning-rate factor of the last weight layer")
     parser.add_argument("--augment", choices=("auto", "cifar", "imagenet"), default="auto",
@@ -60,6 +67,8 @@ def run(args) -> dict:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, dropout=args.dropout, clip_grad_norm=args.clip_grad_norm,
         classifier_lr_scale=args.classifier_lr_scale, augment=args.augment, eval_flip=args.eval_flip,
+        eval_every=args.eval_every, low_res_side=args.low_res_side,
+        low_res_fraction=args.low_res_fraction,
         precision=args.precision, device=args.device, channels_last=not args.no_channels_last,
         threads=args.threads, workers=args.workers, cache_dir=args.cache_dir, seed=args.seed, out=args.out,
         resume=args.resume, show_progress=not args.json, on_bad_image=args.on_bad_image)
