@@ -125,6 +125,7 @@ def main() -> None:
         minutes = [r["seconds"] / 60 for r in history]
         top1 = [100 * r["top1"] for r in history]
         axes.plot(minutes, top1, marker="o", markersize=3, label=f"{arch}, {epochs}-epoch one-cycle"
+                  + (", low-res first phase" if "--low-res-side" in _recipe(folder) else "")
                   + (", flip TTA" if "--eval-flip" in _recipe(folder) else ""))
         to85, to90 = _minutes_to(history, 0.85), _minutes_to(history, 0.90)
         wall = walls.get(folder.name)
@@ -154,7 +155,7 @@ def main() -> None:
         f"augmentation, counted in the run's minutes). Training on the other 45000. The machine column gives the "
         f"1-minute load average before the run (0-1: quiet).\n\n"
         + "\n".join(rows) + (f"\n\n{args.note}" if args.note else "")
-        + "\n\nCurve (accuracy after each epoch):\n\n" + "\n".join(f"- {c}" for c in curves)
+        + "\n\nCurve (accuracy after each validated epoch: every epoch, or every K-th with --eval-every K):\n\n" + "\n".join(f"- {c}" for c in curves)
         + f"\n\n![time to accuracy](benchmarks/{PLOT.name})\n"
     )
     command = "python benchmarks/bench_time_to_accuracy.py " + shlex.join(sys.argv[1:])
