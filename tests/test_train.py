@@ -241,6 +241,10 @@ def test_imagenet_preset_random_resized_crops_in_batch(cifar_slice, tmp_path):
     assert augmented.shape == centre.shape == (6, 3, 24, 24)
     assert not torch.allclose(augmented, centre)
     assert torch.isfinite(augmented).all()
+    # A low-resolution phase gets RandomResizedCrops of its own side.
+    smaller = to_model_input(pixels, "imagenet", torch.device("cpu"), image_size=24, crop_size=16,
+                             generator=torch.Generator().manual_seed(1))
+    assert smaller.shape == (6, 3, 16, 16) and torch.isfinite(smaller).all()
 
 
 def test_low_resolution_crops_are_windows_of_the_padded_images(cifar_slice, tmp_path):
