@@ -127,11 +127,16 @@ def _state_dict_from_file(path: Path) -> tuple[dict, dict | None, dict]:
     raise ValueError(f"{path}: holds no state dict")
 
 
+def _num_classes(state: dict) -> int:
+    """The output channels of a bare state dict's last weight (1000 when it has none)."""
+    weights = [v for k, v in state.items() if k.endswith("weight")]
+    return weights[-1].shape[0] if weights else 1000
+
+
 def _infer_arch(state: dict) -> str:
     """The first architecture whose parameter names and shapes match the state dict."""
     shapes = {k: tuple(v.shape) for k, v in state.items()}
-    last = [v for k, v in state.items() if k.endswith("weight")]
-    num_classes = last[-1].shape[0] if last else 1000
+    num_classes = _num_classes(state)
     # Candidates on the meta device: shapes only, no memory and no initialisation.
     with torch.device("meta"):
         for arch in ARCHITECTURES:
@@ -160,9 +165,7 @@ def load_model(weights: str | os.PathLike, arch: str | None = None, *, fold_bn: 
         if spec is not None:
             model = model_from_spec(spec)
         else:
-            last = [v for k, v in state.items() if k.endswith("weight")]
-            num_classes = last[-1].shape[0] if last else 1000
-            model = build_model(arch or _infer_arch(state), num_classes=num_classes)
+            model = build_model(arch or _infer_arch(state), num_classes=_num_classes(state))
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as error:
