@@ -119,17 +119,18 @@ def main() -> None:
     for arch, epochs, _ in runs:
         folder = out / f"{arch}-{epochs}"
         history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        recipe = _recipe(folder)
         rate = sum(r["images_per_second"] for r in history) / len(history)
         done = "" if (folder / "final.pth").exists() else f" (stopped after {len(history)})"
         history = [r for r in history if "top1" in r]  # runs with --eval-every score some epochs only
         minutes = [r["seconds"] / 60 for r in history]
         top1 = [100 * r["top1"] for r in history]
         axes.plot(minutes, top1, marker="o", markersize=3, label=f"{arch}, {epochs}-epoch one-cycle"
-                  + (", low-res first phase" if "--low-res-side" in _recipe(folder) else "")
-                  + (", flip TTA" if "--eval-flip" in _recipe(folder) else ""))
+                  + (", low-res first phase" if "--low-res-side" in recipe else "")
+                  + (", flip TTA" if "--eval-flip" in recipe else ""))
         to85, to90 = _minutes_to(history, 0.85), _minutes_to(history, 0.90)
         wall = walls.get(folder.name)
-        rows.append(f"| {folder.name} | {_recipe(folder)} | {epochs}{done} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
+        rows.append(f"| {folder.name} | {recipe} | {epochs}{done} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
                     f"{'not reached' if to85 is None else f'{to85:.1f}'} | "
                     f"{'not reached' if to90 is None else f'{to90:.1f}'} | {minutes[-1]:.1f} | "
                     f"{'n/a' if wall is None else f'{wall / 60:.1f}'} | {rate:.0f} | {_load_note(folder)} |")
