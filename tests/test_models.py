@@ -1,6 +1,9 @@
+from dataclasses import replace
+
 import pytest
 import torch
 import torchvision
+from torch import nn
 
 from squeezenet.models import (
     ARCHITECTURES,
@@ -27,6 +30,7 @@ EXPECTED_PARAMS = {
     "squeezenet_cifar": 727_626,
     "squeezenet_cifar_bn": 730_570,
     "squeezenet_cifar_bn_wide": 1_632_522,
+    "squeezenet_cifar_bn_wide_simple_bypass": 1_632_522,
     "squeezenet_cifar_simple_bypass": 727_626,
     "squeezenet_cifar_complex_bypass": 1_064_778,
     "squeezenet1_0_cifar": 727_626,
@@ -74,6 +78,20 @@ def test_wide_cifar_variant_is_v1_1_with_fires_one_and_a_half_times_as_wide():
     for narrow, broad in zip(base.fires, wide.fires, strict=True):
         assert (broad.squeeze, broad.expand1x1, broad.expand3x3) == (
             3 * narrow.squeeze // 2, 3 * narrow.expand1x1 // 2, 3 * narrow.expand3x3 // 2)
+
+
+def test_wide_cifar_simple_bypass_adds_identities_around_fire3_5_7_9_only():
+    wide = build_model("squeezenet_cifar_bn_wide").spec
+    bypassed = build_model("squeezenet_cifar_bn_wide_simple_bypass").spec
+    assert [row.bypass for row in bypassed.fires] == [None, "identity"] * 4
+    assert [replace(row, bypass=None) for row in bypassed.fires] == list(wide.fires)
+    # The identity is really added: zeroing the Fire's own branches leaves its input unchanged.
+    fire = [m for m in build_model("squeezenet_cifar_bn_wide_simple_bypass").features if isinstance(m, Fire)][1]
+    for bn in (fire.expand1x1_bn, fire.expand3x3_bn):
+        nn.init.zeros_(bn.weight)
+        nn.init.zeros_(bn.bias)
+    x = torch.randn(2, fire.inplanes, 8, 8)
+    assert torch.equal(fire.eval()(x), x)
 
 
 def test_metaparameters_reproduce_v1_0():

@@ -11,6 +11,7 @@ from torch import nn
 
 from squeezenet.data import LabelledImages, PhotoDataset, collate_skipping, load_rgb, preprocess
 from squeezenet.progress import progress
+from squeezenet.test_time_augmentation import augmented_logits
 
 __all__ = ["evaluate", "predict", "Prediction"]
 
@@ -25,11 +26,13 @@ def evaluate(
     on_bad_image: str = "skip",
     show_progress: bool = True,
     flip: bool = False,
+    shift: int = 0,
 ) -> dict:
     """``{"top1", "top5", "images", "skipped", "seconds"}`` with accuracies as fractions in 0..1.
 
-    ``flip``: test-time augmentation, each image's logits plus its left-right mirror image's (as the
-    trainer's ``--eval-flip`` validation scores them)."""
+    ``flip``, ``shift``: test-time augmentation, each image's logits plus its left-right mirror image's
+    and those of copies shifted by ``shift`` pixels (as the trainer's ``--eval-flip``/``--eval-shift``
+    validation scores them; see ``test_time_augmentation``)."""
     num_classes = model.spec.num_classes if hasattr(model, "spec") else None
     if num_classes is not None and max(images.labels) >= num_classes:
         raise ValueError(f"labels go up to {max(images.labels)} but the model has {num_classes} classes")
@@ -43,9 +46,7 @@ def evaluate(
         skipped += bad
         if batch is None:
             continue
-        logits = model(batch)
-        if flip:
-            logits = logits + model(batch.flip(3))
+        logits = augmented_logits(model, batch, flip=flip, shift=shift)
         best = logits.topk(min(5, logits.shape[1]), dim=1).indices
         top1 += int((best[:, 0] == labels).sum())
         top5 += int((best == labels[:, None]).any(dim=1).sum())

@@ -41,6 +41,7 @@ from torch import nn
 from squeezenet.models import SqueezeNet, build_model, model_from_spec, weight_layers
 from squeezenet.progress import progress
 from squeezenet.safe_io import atomic_write_bytes
+from squeezenet.test_time_augmentation import augmented_logits
 from squeezenet.training_data import (
     AUGMENT_PRESETS,
     DEFAULT_CACHE_LIMIT_BYTES,
@@ -104,6 +105,7 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 500
     eval_flip: bool = False  # validation sums each image's logits with its mirror image's
+    eval_shift: int = 0  # validation also scores copies shifted this many pixels (test_time_augmentation)
     eval_every: int = 1  # validate after every K-th epoch and after the last
     # A cheaper first phase: the first `low_res_fraction` of the epochs train on random crops of
     # `low_res_side` pixels (same object scale, fewer pixels), the rest at the full input size.
@@ -141,6 +143,8 @@ class TrainConfig:
             raise ValueError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.eval_every < 1:
             raise ValueError(f"eval-every must be at least 1, got {self.eval_every}")
+        if self.eval_shift < 0:
+            raise ValueError(f"eval-shift must be at least 0 pixels, got {self.eval_shift}")
         if not 0 <= self.low_res_fraction < 1:
             raise ValueError(f"low-resolution fraction must be in [0, 1), got {self.low_res_fraction}")
         if self.low_res_side is not None and self.low_res_side < 8:
@@ -301,11 +305,13 @@ def evaluate_accuracy(
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = True,
     flip: bool = False,
+    shift: int = 0,
 ) -> dict:
     """Top-1 and top-5 accuracy (fractions) of ``model`` on an ImageSet, centre crops, no augmentation.
 
-    ``flip`` is test-time augmentation: the logits of each image and of its left-right mirror are
-    summed (the training augmentation flips too, so the model has seen both). Twice the compute.
+    ``flip`` and ``shift`` are test-time augmentation (see ``test_time_augmentation``): the logits of
+    each image are summed with its left-right mirror's (twice the compute) and, with ``shift``, with
+    those of copies moved by that many pixels (three times).
     Under DDP every process scores its share of the images and the counts are summed.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -319,9 +325,7 @@ def evaluate_accuracy(
                                 channels_last=channels_last)
         labels = batch.labels.to(device)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-            logits = model(inputs).float()
-            if flip:
-                logits = logits + model(inputs.flip(3)).float()
+            logits = augmented_logits(model, inputs, flip=flip, shift=shift)
         best = logits.topk(min(5, logits.shape[1]), dim=1).indices
         counts[0] += (best[:, 0] == labels).sum()
         counts[1] += (best == labels[:, None]).any(dim=1).sum()
@@ -584,7 +588,7 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
         if val_set is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
             accuracy = evaluate_accuracy(model, val_set, batch_size=config.eval_batch_size, device=device,
                                          autocast_dtype=autocast_dtype, channels_last=config.channels_last,
-                                         flip=config.eval_flip)
+                                         flip=config.eval_flip, shift=config.eval_shift)
             record.update(top1=accuracy["top1"], top5=accuracy["top5"])
         elapsed += time.perf_counter() - epoch_start
         record["seconds"] = elapsed

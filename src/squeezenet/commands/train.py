@@ -32,6 +32,9 @@ def add_parser(subparsers):
     parser.add_argument("--dropout", type=float, help="override the architecture's dropout")
     parser.add_argument("--eval-flip", action="store_true",
                         help="validation scores each image and its mirror image together (test-time augmentation)")
+    parser.add_argument("--eval-shift", type=int, default=0, metavar="PIXELS",
+                        help="validation also scores copies shifted this many pixels up-left and down-right "
+                             "(weights 1/4 each, the image 1/2; test-time augmentation, 3x the compute)")
     parser.add_argument("--eval-every", type=int, default=1, metavar="K",
                         help="validate after every K-th epoch and after the last (default 1)")
     parser.add_argument("--low-res-side", type=int, metavar="PIXELS",
@@ -67,6 +70,7 @@ def run(args) -> dict:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, dropout=args.dropout, clip_grad_norm=args.clip_grad_norm,
         classifier_lr_scale=args.classifier_lr_scale, augment=args.augment, eval_flip=args.eval_flip,
+        eval_shift=args.eval_shift,
         eval_every=args.eval_every, low_res_side=args.low_res_side,
         low_res_fraction=args.low_res_fraction,
         precision=args.precision, device=args.device, channels_last=not args.no_channels_last,
