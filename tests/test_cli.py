@@ -40,13 +40,16 @@ def test_published_model_accuracy_on_real_photos(published_net, imagenet_samples
     assert 0.75 <= metrics["top5"] <= 0.92
 
 
-def test_evaluate_flip_flag_is_reported(published_net, imagenet_samples, capsys):
+def test_evaluate_flip_and_shift_flags_are_reported(published_net, imagenet_samples, capsys):
     common = ["evaluate", "--weights", str(published_net), "--data", str(imagenet_samples), "--limit", "8", "--json"]
-    plain, flipped = run_in_process(capsys, *common), run_in_process(capsys, *common, "--flip")
+    plain, flipped = run_in_process(capsys, *common), run_in_process(capsys, *common, "--flip", "--shift", "8")
     assert plain.returncode == flipped.returncode == 0, flipped.stderr
     plain, flipped = last_json(plain.stdout), last_json(flipped.stdout)
-    assert (plain["flip"], flipped["flip"]) == (False, True)
+    assert (plain["flip"], plain["shift"], flipped["flip"], flipped["shift"]) == (False, 0, True, 8)
     assert plain["images"] == flipped["images"] == 8
+    bad = run_in_process(capsys, *common, "--shift", "-1")
+    assert bad.returncode == 2 and "--shift must be at least 0 pixels" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_predict_names_the_right_classes(published_net, imagenet_samples, capsys):

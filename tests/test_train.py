@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from squeezenet.cli import main
@@ -105,24 +106,37 @@ def test_train_writes_log_and_a_checkpoint_that_evaluate_reads(cifar_slice, tmp_
     assert ours["top1"] == pytest.approx(theirs["top1"]) == pytest.approx(result["top1"])
 
 
-def test_flip_evaluation_adds_the_mirror_images_logits(cifar_slice, tmp_path):
+def test_flip_and_shift_evaluation_add_the_augmented_views_logits(cifar_slice, tmp_path):
     run = tmp_path / "run"
-    result = train(_config(tmp_path, cifar_slice, out=str(run), precision="fp32", epochs=2, eval_flip=True))
+    result = train(_config(tmp_path, cifar_slice, out=str(run), precision="fp32", epochs=2, eval_flip=True,
+                           eval_shift=2))
     model = load_model(run / "final.pth").eval()
     _, val_set = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=4,
                                    cache_dir=tmp_path / "cache", show_progress=False)
     pixels = torch.from_numpy(np.array(val_set.pixels[val_set.pixel_rows]))
     inputs = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32)
+
+    def moved(view, by):  # the 32x32 window `by` pixels down-right of the reflect-padded view
+        return F.pad(view, (2, 2, 2, 2), mode="reflect")[:, :, 2 + by:34 + by, 2 + by:34 + by]
+
     with torch.no_grad():
         plain, mirrored = model(inputs), model(inputs.flip(3))
+        shifted = sum(model(view) + 0.5 * model(moved(view, -2)) + 0.5 * model(moved(view, 2))
+                      for view in (inputs, inputs.flip(3)))
     assert not torch.allclose(plain, mirrored)  # the mirror image is a different input
-    by_hand = float(((plain + mirrored).argmax(1) == val_set.labels).float().mean())
-    flipped = evaluate_accuracy(model, val_set, flip=True)
-    assert flipped["top1"] == pytest.approx(by_hand) == pytest.approx(result["top1"])
-    assert evaluate_accuracy(model, val_set)["top1"] == pytest.approx(float((plain.argmax(1) == val_set.labels).float().mean()))
-    # `squeezenet evaluate --flip` scores the held-out JPEGs the same way.
+
+    def accuracy(logits):
+        return float((logits.argmax(1) == val_set.labels).float().mean())
+
+    assert evaluate_accuracy(model, val_set)["top1"] == pytest.approx(accuracy(plain))
+    assert evaluate_accuracy(model, val_set, flip=True)["top1"] == pytest.approx(accuracy(plain + mirrored))
+    # The run validated with --eval-flip --eval-shift 2.
+    assert evaluate_accuracy(model, val_set, flip=True, shift=2)["top1"] == pytest.approx(accuracy(shifted)) \
+        == pytest.approx(result["top1"])
+    # `squeezenet evaluate --flip [--shift 2]` scores the held-out JPEGs the same way.
     images = LabelledImages(tuple(val_set.paths), tuple(val_set.labels.tolist()), val_set.class_names)
-    assert evaluate(model, images, "cifar", show_progress=False, flip=True)["top1"] == pytest.approx(by_hand)
+    assert evaluate(model, images, "cifar", show_progress=False, flip=True)["top1"] == pytest.approx(accuracy(plain + mirrored))
+    assert evaluate(model, images, "cifar", show_progress=False, flip=True, shift=2)["top1"] == pytest.approx(accuracy(shifted))
 
 
 def test_train_keeps_parametrized_masks(cifar_slice, tmp_path):
@@ -288,7 +302,8 @@ def test_bad_low_resolution_and_evaluation_options_exit_2(cifar_slice, tmp_path,
               "--batch-size", "12", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
     for extra, message in ((["--low-res-side", "32"], "must be smaller than the input size 32"),
                            (["--low-res-side", "24", "--low-res-fraction", "1"], "fraction must be in [0, 1)"),
-                           (["--eval-every", "0"], "eval-every must be at least 1")):
+                           (["--eval-every", "0"], "eval-every must be at least 1"),
+                           (["--eval-shift", "-1"], "eval-shift must be at least 0 pixels")):
         code, _, err = _cli([*common, *extra], capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "final.pth").exists()
