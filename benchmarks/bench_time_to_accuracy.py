@@ -14,7 +14,9 @@ detail; the wide variant (1.5x the Fire widths) is what the GPU recipe sweep cho
 With ``--processes 2`` the runs use torchrun (two 1-thread processes, gloo DDP): on this shared
 2-core machine two processes beat two threads by far (see ``_set_threads`` in train.py).
 Minutes on the curve are training wall-clock (steps + per-epoch evaluation, from the run's own
-metrics log); process start and the one-time JPEG decode are listed separately.
+metrics log); process start and the one-time JPEG decode are listed separately. Every final model is
+also re-scored without test-time augmentation, with the flip, and with the flip plus 2-pixel shifts, so
+runs that validated differently compare on the same footing.
 """
 
 from __future__ import annotations
@@ -80,6 +82,34 @@ def _load_note(folder: Path) -> str:
     return f"load {float(path.read_text()):.2f} before start" if path.exists() else "load not recorded"
 
 
+# Test-time augmentation settings every final model is re-scored with, whatever its run validated with.
+SCORINGS = {"plain": dict(flip=False, shift=0), "flip": dict(flip=True, shift=0), "flip+shift 2": dict(flip=True, shift=2)}
+
+
+def _rescored(folder: Path, data: str) -> dict[str, float] | None:
+    """Top-1 of the run's final.pth on the same 5000 validation images under each of SCORINGS (bf16
+    autocast, as the runs validated on this CPU); cached beside the checkpoint, keyed by its size and time."""
+    checkpoint = folder / "final.pth"
+    if not checkpoint.exists():
+        return None
+    stat = checkpoint.stat()
+    key = f"{stat.st_size}:{stat.st_mtime_ns}"
+    cache = folder / "rescored.json"
+    if cache.exists() and json.loads(cache.read_text()).get("key") == key:
+        return json.loads(cache.read_text())["top1"]
+    import torch
+
+    from squeezenet.train import TrainConfig, evaluate_accuracy, load_datasets
+    from squeezenet.weights import load_model
+
+    model = load_model(checkpoint)
+    _, val_set = load_datasets(TrainConfig(data=data, val_split=500, show_progress=False), model.spec.input_size)
+    top1 = {name: evaluate_accuracy(model, val_set, autocast_dtype=torch.bfloat16, **scoring)["top1"]
+            for name, scoring in SCORINGS.items()}
+    cache.write_text(json.dumps({"key": key, "top1": top1}) + "\n")
+    return top1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared/data/cifar10/train"))
@@ -114,7 +144,8 @@ def main() -> None:
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     rows = ["| run | recipe | epochs | final top-1 | top-5 | minutes to 85% | minutes to 90% | training minutes | "
-            "wall minutes (incl. start) | images/s (mean) | machine |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            "wall minutes (incl. start) | images/s (mean) | machine | final model re-scored: "
+            + " / ".join(SCORINGS) + " |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     curves = []
     for arch, epochs, _ in runs:
         folder = out / f"{arch}-{epochs}"
@@ -127,13 +158,17 @@ def main() -> None:
         top1 = [100 * r["top1"] for r in history]
         axes.plot(minutes, top1, marker="o", markersize=3, label=f"{arch}, {epochs}-epoch one-cycle"
                   + (", low-res first phase" if "--low-res-side" in recipe else "")
-                  + (", flip TTA" if "--eval-flip" in recipe else ""))
+                  + (", flip" if "--eval-flip" in recipe else "") + (" + shift" if "--eval-shift" in recipe else "")
+                  + (" TTA" if "--eval-flip" in recipe or "--eval-shift" in recipe else ""))
         to85, to90 = _minutes_to(history, 0.85), _minutes_to(history, 0.90)
         wall = walls.get(folder.name)
+        rescored = _rescored(folder, args.data)
         rows.append(f"| {folder.name} | {recipe} | {epochs}{done} | {top1[-1]:.2f}% | {100 * history[-1]['top5']:.2f}% | "
                     f"{'not reached' if to85 is None else f'{to85:.1f}'} | "
                     f"{'not reached' if to90 is None else f'{to90:.1f}'} | {minutes[-1]:.1f} | "
-                    f"{'n/a' if wall is None else f'{wall / 60:.1f}'} | {rate:.0f} | {_load_note(folder)} |")
+                    f"{'n/a' if wall is None else f'{wall / 60:.1f}'} | {rate:.0f} | {_load_note(folder)} | "
+                    + ("n/a" if rescored is None else " / ".join(f"{100 * rescored[name]:.2f}%" for name in SCORINGS))
+                    + " |")
         curves.append(f"{folder.name}: " + ", ".join(f"{m:.1f} min {a:.1f}%" for m, a in zip(minutes, top1)))
     axes.axhline(85, color="grey", linestyle="--", linewidth=0.8)
     axes.axhline(90, color="grey", linestyle=":", linewidth=0.8)
@@ -152,9 +187,12 @@ def main() -> None:
         f"Fast preset (Nesterov SGD, one-cycle, label smoothing 0.1, dropout 0.5 before conv10, batch 512, bf16 "
         f"autocast, channels_last, uint8 decoded cache), {args.processes} process(es) x 1 thread; the recipe column "
         f"lists a run's changes to it. Validation: the last 500 images per class of CIFAR-10 train (5000 images), "
-        f"plain centre input; with `--eval-flip` each image's logits are summed with its mirror image's (test-time "
-        f"augmentation, counted in the run's minutes). Training on the other 45000. The machine column gives the "
-        f"1-minute load average before the run (0-1: quiet).\n\n"
+        f"plain centre input; with `--eval-flip` each image's logits are summed with its mirror image's, with "
+        f"`--eval-shift 2` also with copies moved 2 pixels up-left and down-right (weights 1/4 each, the image 1/2): "
+        f"test-time augmentation, counted in the run's minutes. Training on the other 45000. The machine column gives "
+        f"the 1-minute load average before the run (0-1: quiet). The last column re-scores each final model on the "
+        f"same images with no augmentation, the flip, and the flip plus the shifts, whatever the run validated with."
+        f"\n\n"
         + "\n".join(rows) + (f"\n\n{args.note}" if args.note else "")
         + "\n\nCurve (accuracy after each validated epoch: every epoch, or every K-th with --eval-every K):\n\n" + "\n".join(f"- {c}" for c in curves)
         + f"\n\n![time to accuracy](benchmarks/{PLOT.name})\n"
