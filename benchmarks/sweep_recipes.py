@@ -62,10 +62,8 @@ CANDIDATES: list[dict] = [
 
 def run_candidate(candidate: dict, data: str, out: Path, device: str, val_split: int) -> None:
     """Train one candidate in this process, logging every epoch to ``out/epochs.jsonl``."""
-    import torch
-
-    from squeezenet.train import build_training_model, config_for_preset, evaluate_accuracy, load_datasets
-    from squeezenet.train import train_model
+    from squeezenet.train import (build_training_model, config_for_preset, evaluate_accuracy, load_datasets,
+                                  train_model, training_autocast_dtype)
 
     config = config_for_preset("fast", arch="squeezenet_cifar_bn", data=data, val_split=val_split,
                                epochs=candidate["epochs"], device=device, threads=2, show_progress=False,
@@ -77,8 +75,10 @@ def run_candidate(candidate: dict, data: str, out: Path, device: str, val_split:
     with open(out / "epochs.jsonl", "a") as log:
 
         def on_epoch(record: dict, module) -> None:
-            flipped = evaluate_accuracy(module, val_set, device=next(module.parameters()).device,
-                                        autocast_dtype=torch.bfloat16 if device == "cuda" else None, flip=True)
+            # The precision the trainer's own validation used for the plain figure.
+            module_device = next(module.parameters()).device
+            flipped = evaluate_accuracy(module, val_set, device=module_device, flip=True,
+                                        autocast_dtype=training_autocast_dtype(config, module_device))
             log.write(json.dumps({**record, "top1_flip": flipped["top1"], "wall": time.perf_counter() - start}) + "\n")
             log.flush()
 

@@ -13,16 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["augmented_logits", "views_per_image"]
-
-
-def views_per_image(*, flip: bool, shift: int) -> int:
-    """How many forward passes each image costs."""
-    return (2 if flip else 1) * (3 if shift else 1)
+__all__ = ["augmented_logits"]
 
 
 def augmented_logits(model: nn.Module, inputs: torch.Tensor, *, flip: bool = False, shift: int = 0) -> torch.Tensor:
-    """float32 logits of ``inputs`` (NCHW), summed over the augmented views (a weighted sum with ``shift``)."""
+    """float32 logits of ``inputs`` (NCHW), summed over the augmented views (a weighted sum with ``shift``).
+
+    Forward passes per image: 1, 2 with ``flip``, 3 with ``shift``, 6 with both."""
     if shift < 0:
         raise ValueError(f"shift must be at least 0 pixels, got {shift}")
     height, width = inputs.shape[2:]

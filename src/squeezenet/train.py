@@ -63,6 +63,7 @@ __all__ = [
     "load_datasets",
     "train",
     "train_model",
+    "training_autocast_dtype",
     "training_crop_side",
 ]
 
@@ -233,7 +234,7 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+def training_autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     """bf16 autocast where the hardware runs it fast (CUDA with bf16; CPUs with AVX512-BF16 or AMX),
     measured 2.0x fp32 for squeezenet_cifar_bn on this AMD EPYC (benchmarks/bench_train_speed.py)."""
     if config.precision == "fp32":
@@ -462,7 +463,7 @@ def train_model(
         raise ValueError(f"the global batch size {config.batch_size} does not split over {world_size} processes")
     threads = _set_threads(config)
     device = _device(config, local_rank)
-    autocast_dtype = _autocast_dtype(config, device)
+    autocast_dtype = training_autocast_dtype(config, device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)
     module = model

@@ -62,8 +62,8 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     # v1.1's pools with every Fire 1.5x as wide (Section 5 metaparameters base_e = incr_e = 192, not
     # 128): the best of the 32x32 designs at 45 CPU minutes (benchmarks/sweep_recipes.py).
     "squeezenet_cifar_bn_wide": lambda **kw: squeezenet_cifar(batch_norm=True, base_e=192, incr_e=192, **kw),
-    # The same with Section 6's simple bypass (no extra parameters, no measurable cost per image here):
-    # the 45-minute recipe of docs/training.md.
+    # The same with Section 6's simple bypass (no extra parameters; its CPU runs went as fast as the
+    # plain wide net's): the 45-minute recipe of docs/training.md.
     "squeezenet_cifar_bn_wide_simple_bypass": lambda **kw: squeezenet_cifar(
         batch_norm=True, base_e=192, incr_e=192, bypass="simple", **kw),
     "squeezenet1_0_cifar": lambda **kw: squeezenet_cifar(pools="1.0", **kw),
