@@ -303,7 +303,8 @@ def test_bad_low_resolution_and_evaluation_options_exit_2(cifar_slice, tmp_path,
     for extra, message in ((["--low-res-side", "32"], "must be smaller than the input size 32"),
                            (["--low-res-side", "24", "--low-res-fraction", "1"], "fraction must be in [0, 1)"),
                            (["--eval-every", "0"], "eval-every must be at least 1"),
-                           (["--eval-shift", "-1"], "eval-shift must be at least 0 pixels")):
+                           (["--eval-shift", "-1"], "eval-shift must be at least 0 pixels"),
+                           (["--eval-shift", "32"], "evaluation shift of 32 pixels must be smaller than the input size 32")):
         code, _, err = _cli([*common, *extra], capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "final.pth").exists()

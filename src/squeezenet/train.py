@@ -458,6 +458,10 @@ def train_model(
     if config.low_res_side is not None and config.low_res_side >= train_set.image_size:
         raise ValueError(f"the low-resolution side {config.low_res_side} must be smaller than the input size "
                          f"{train_set.image_size}")
+    if config.eval_shift >= train_set.image_size:
+        # Caught here, not at the first validation an epoch later.
+        raise ValueError(f"the evaluation shift of {config.eval_shift} pixels must be smaller than the input size "
+                         f"{train_set.image_size}")
     rank, world_size, local_rank = _distributed_setup(config.device)
     if config.batch_size % world_size:
         raise ValueError(f"the global batch size {config.batch_size} does not split over {world_size} processes")
