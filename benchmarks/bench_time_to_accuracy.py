@@ -23,6 +23,7 @@ runs that validated differently compare on the same footing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -89,6 +90,14 @@ def _load_note(folder: Path) -> str:
 SCORINGS = {"plain": dict(flip=False, shift=0), "flip": dict(flip=True, shift=0), "flip+shift 2": dict(flip=True, shift=2)}
 
 
+@functools.cache
+def _validation_set(data: str, input_size: int):
+    """The benchmark's 5000 validation images, loaded once for all the runs re-scored."""
+    from squeezenet.train import TrainConfig, load_datasets
+
+    return load_datasets(TrainConfig(data=data, val_split=500, show_progress=False), input_size)[1]
+
+
 def _rescored(folder: Path, data: str) -> dict[str, float] | None:
     """Top-1 of the run's final.pth on the same 5000 validation images under each of SCORINGS (bf16
     autocast, as the runs validated on this CPU); cached beside the checkpoint, keyed by its size and time."""
@@ -98,15 +107,16 @@ def _rescored(folder: Path, data: str) -> dict[str, float] | None:
     stat = checkpoint.stat()
     key = f"{stat.st_size}:{stat.st_mtime_ns}"
     cache = folder / "rescored.json"
-    if cache.exists() and json.loads(cache.read_text()).get("key") == key:
-        return json.loads(cache.read_text())["top1"]
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if cached.get("key") == key:
+        return cached["top1"]
     import torch
 
-    from squeezenet.train import TrainConfig, evaluate_accuracy, load_datasets
+    from squeezenet.train import evaluate_accuracy
     from squeezenet.weights import load_model
 
     model = load_model(checkpoint)
-    _, val_set = load_datasets(TrainConfig(data=data, val_split=500, show_progress=False), model.spec.input_size)
+    val_set = _validation_set(data, model.spec.input_size)
     top1 = {name: evaluate_accuracy(model, val_set, autocast_dtype=torch.bfloat16, **scoring)["top1"]
             for name, scoring in SCORINGS.items()}
     cache.write_text(json.dumps({"key": key, "top1": top1}) + "\n")
