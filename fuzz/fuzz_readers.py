@@ -1,5 +1,5 @@
 """Coverage-guided fuzzing (atheris/libFuzzer) of every parser of untrusted bytes: parse_net,
-decode_sqz and the NumPy runtime's read_sqz_layers.
+decode_sqz and the NumPy runtime's read_compressed.
 
 Run with ``make fuzz``. Seeds are the real published .net file and a real .sqz made from it. Every
 input must either parse or raise ValueError; any other exception, a hang past -timeout or memory
@@ -22,7 +22,7 @@ import squeezenet.models  # noqa: F401
 with atheris.instrument_imports(include=["squeezenet"]):
     from squeezenet.compress.caffe_net import parse_net
     from squeezenet.compress.sqz import decode_sqz
-    from squeezenet.runtime_numpy import read_sqz_layers
+    from squeezenet.runtime_numpy import read_compressed
 
 # The NumPy runtime's reader takes a path: each input goes through one scratch file.
 _SCRATCH = os.path.join(tempfile.mkdtemp(prefix="fuzz-readers-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None),
@@ -32,7 +32,7 @@ _SCRATCH = os.path.join(tempfile.mkdtemp(prefix="fuzz-readers-", dir="/dev/shm" 
 def runtime_numpy_reader(body: bytes) -> None:
     with open(_SCRATCH, "wb") as handle:
         handle.write(body)
-    read_sqz_layers(_SCRATCH)
+    read_compressed(_SCRATCH)
 
 
 def one_input(data: bytes) -> None:

@@ -1,7 +1,7 @@
 """Every input that broke a reader while hardening it (issue 7), kept so it stays fixed.
 
 Each test names how the input was found and what it did before the fix. The readers are
-``squeezenet.compress.sqz.decode_sqz`` and the NumPy runtime's own ``read_sqz_layers``.
+``squeezenet.compress.sqz.decode_sqz`` and the NumPy runtime's ``read_compressed`` (which calls the same codec, then lays out the network).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from squeezenet.compress.bytestream import ByteReader, varint
 from squeezenet.compress.caffe_net import net_to_model, read_net
 from squeezenet.compress.sqz import decode_sqz, encode_sqz
-from squeezenet.runtime_numpy import read_sqz_layers
+from squeezenet.runtime_numpy import read_compressed
 
 
 def reseal(body: bytes) -> bytes:
@@ -43,7 +43,7 @@ def readers(tmp_path):
 
     def runtime(data: bytes):
         path.write_bytes(data)
-        return read_sqz_layers(path)
+        return read_compressed(path)
 
     return {"decode_sqz": decode_sqz, "runtime_numpy": runtime}
 

@@ -28,7 +28,7 @@ from squeezenet.compress.caffe_net import net_to_model, parse_net, read_net
 from squeezenet.compress.quantize import quantize_model, to_sparse_layer
 from squeezenet.compress.sqz import decode_sqz, encode_sqz
 from squeezenet.models import squeezenet_cifar, weight_layers
-from squeezenet.runtime_numpy import read_sqz_layers
+from squeezenet.runtime_numpy import read_compressed
 
 WORKING_SET = 16 << 20  # the block decoders' scratch: 2**18 symbols or bits at a few int64 each
 HANG_SECONDS = 30
@@ -82,7 +82,7 @@ def runtime_numpy_reader(tmp_path):
 
     def parse(data: bytes):
         path.write_bytes(data)
-        return read_sqz_layers(path)
+        return read_compressed(path)
 
     return parse
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from torch import nn
 
+from squeezenet.architecture import CAFFE_SQUEEZENET_V1_0, weight_shapes
 from squeezenet.compress.sparse import SparseLayer, nearest_codes
-from squeezenet.models import squeezenet1_0, weight_layers
 from squeezenet.safe_io import atomic_write_bytes
 
 __all__ = ["parse_net", "read_net", "write_net", "net_to_model", "model_to_net_layers", "NET_SHA256", "NET_URL"]
@@ -25,7 +24,8 @@ MAX_GAP = 15
 
 
 def _v1_0_shapes() -> list[tuple[tuple[int, ...], int]]:
-    return [(tuple(m.weight.shape), m.weight.shape[0]) for _, m in weight_layers(squeezenet1_0(caffe=True))]
+    """(weight shape, output channels) of the 26 layers: the file stores no architecture."""
+    return [(shape, shape[0]) for shape, _ in weight_shapes(CAFFE_SQUEEZENET_V1_0)]
 
 
 def read_net(path: str | os.PathLike) -> list[SparseLayer]:
@@ -41,6 +41,11 @@ def parse_net(data: bytes, path: str = "<bytes>") -> list[SparseLayer]:
     if len(data) < header_bytes:
         raise ValueError(f"{path}: truncated .net file ({len(data)} bytes, header alone needs {header_bytes})")
     counts = np.frombuffer(data, dtype="<u4", count=len(shapes))
+    for index, ((shape, _), count) in enumerate(zip(shapes, counts)):
+        # Every stored entry takes at least one position, so a real file never declares more.
+        if int(count) > int(np.prod(shape)):
+            raise ValueError(f"{path}: not a .net file of SqueezeNet v1.0 (its header declares {int(count):,} "
+                             f"entries for layer {index}, which has {int(np.prod(shape)):,} weights)")
     expected = header_bytes + sum(
         4 * CODEBOOK_SIZE + 4 * out + int(n) + (int(n) + 1) // 2 for (_, out), n in zip(shapes, counts)
     )
@@ -95,19 +100,14 @@ def write_net(path: str | os.PathLike, layers: list[SparseLayer]) -> int:
     return len(blob)
 
 
-def net_to_model(layers: list[SparseLayer]) -> nn.Module:
+def net_to_model(layers: list[SparseLayer]):
     """The Caffe-flavoured SqueezeNet v1.0 (conv10 padding 1, 227x227 BGR input) with these weights."""
-    import torch
+    from squeezenet.models.from_layers import model_from_layers
 
-    model = squeezenet1_0(caffe=True)
-    with torch.no_grad():
-        for (_, module), layer in zip(weight_layers(model), layers):
-            module.weight.copy_(torch.from_numpy(layer.dense_weight()))
-            module.bias.copy_(torch.from_numpy(layer.bias))
-    return model.eval()
+    return model_from_layers(CAFFE_SQUEEZENET_V1_0, layers)
 
 
-def model_to_net_layers(model: nn.Module, codebooks: list[np.ndarray] | None = None) -> list[SparseLayer]:
+def model_to_net_layers(model, codebooks: list[np.ndarray] | None = None) -> list[SparseLayer]:
     """Encode a SqueezeNet v1.0 in the .net form.
 
     With ``codebooks`` (e.g. those read from a .net file) each non-zero weight takes its nearest
@@ -115,6 +115,7 @@ def model_to_net_layers(model: nn.Module, codebooks: list[np.ndarray] | None = N
     each layer gets a 255-level linear-initialised k-means codebook plus the 0.0 entry.
     """
     from squeezenet.compress.kmeans import kmeans_1d
+    from squeezenet.models import weight_layers
 
     layers = weight_layers(model)
     if len(layers) != 26 or getattr(getattr(model, "spec", None), "family", None) != "squeezenet":

@@ -19,14 +19,11 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
-from torch.overrides import TorchFunctionMode
 
+from squeezenet.architecture import weight_shapes
 from squeezenet.compress.bytestream import ByteReader, varint
 from squeezenet.compress.entropy import CODERS, MAX_ALPHABET, decode_symbols, encode_symbols
 from squeezenet.compress.sparse import SparseLayer
-from squeezenet.models import model_from_spec, weight_layers
 from squeezenet.safe_io import atomic_write_bytes
 
 __all__ = ["MAGIC", "VERSION", "write_sqz", "encode_sqz", "read_sqz", "decode_sqz", "read_sqz_model", "sqz_breakdown"]
@@ -206,23 +203,12 @@ def decode_sqz(data: bytes) -> tuple[dict, list[SparseLayer], dict]:
     return spec, layers, metadata
 
 
-def read_sqz_model(path: str | os.PathLike) -> nn.Module:
-    """The runnable model (eval mode) stored in a .sqz file."""
+def read_sqz_model(path: str | os.PathLike):
+    """The runnable torch model (eval mode) stored in a .sqz file (imports torch on first use)."""
+    from squeezenet.models.from_layers import model_from_layers
+
     spec, layers, metadata = read_sqz(path)
-    # Built on the meta device, then every parameter is replaced by its decoded tensor: no
-    # initialisation, no second copy of the weights.
-    model = _meta_model(spec)
-    for (_, module), layer in zip(weight_layers(model), layers):
-        module.weight = nn.Parameter(torch.from_numpy(layer.dense_weight()))
-        if module.bias is not None:
-            module.bias = nn.Parameter(torch.from_numpy(layer.bias))
-    left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
-    assert not left, f"parameters outside the weight layers: {left}"  # _layer_shapes rejected these
-    if "classes" in metadata:
-        model.class_names = list(metadata["classes"])
-    if "preprocess" in metadata:
-        model.preprocess = metadata["preprocess"]
-    return model.eval()
+    return model_from_layers(spec, layers, classes=metadata.get("classes"), preprocess=metadata.get("preprocess"))
 
 
 def sqz_breakdown(path: str | os.PathLike) -> dict:
@@ -231,45 +217,24 @@ def sqz_breakdown(path: str | os.PathLike) -> dict:
 
 
 def _layer_shapes(spec: dict) -> list[tuple[tuple[int, ...], bool]]:
-    """(weight shape, has bias) per weight layer, from a model built on the meta device (no memory)."""
-    # Building a model takes time per layer: a hostile spec with thousands of Fire rows is refused first.
+    """(weight shape, has bias) per weight layer of the architecture (``squeezenet.architecture``)."""
+    # Listing the layers takes time per Fire row: a hostile spec with thousands of them is refused first.
     fires = spec.get("fires", ())
     if isinstance(fires, (list, tuple, dict, str)) and len(fires) > MAX_FIRES:
         raise ValueError(f"architecture has more than {MAX_FIRES} Fire modules")
+    if spec.get("batch_norm"):
+        raise ValueError("architecture has BatchNorm layers; a .sqz file stores folded models only "
+                         "(fold BatchNorm into the convolutions first: squeezenet.models.fold_batch_norm)")
     try:
-        model = _meta_model(spec)
+        shapes = weight_shapes(spec)
     except ValueError as error:
         raise ValueError(f"architecture spec does not describe a model: {error}") from None
-    except (TypeError, KeyError, RuntimeError, OverflowError, AttributeError) as error:
+    except (TypeError, KeyError, OverflowError, AttributeError, RecursionError) as error:
         raise ValueError(f"architecture spec does not describe a model ({type(error).__name__})") from None
-    layers = weight_layers(model)
-    covered = {id(module.weight) for _, module in layers} | {id(module.bias) for _, module in layers if module.bias is not None}
-    if any(id(tensor) not in covered for tensor in model.parameters()) or any(True for _ in model.buffers()):
-        raise ValueError("architecture has parameters outside its convolution and linear layers "
-                         "(BatchNorm?); a .sqz file stores folded models only")
-    parameters = sum(module.weight.numel() for _, module in layers)
+    parameters = sum(int(np.prod(shape)) for shape, _ in shapes)
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"architecture has {parameters} weights, more than the {MAX_PARAMETERS} this reader accepts")
-    return [(tuple(module.weight.shape), module.bias is not None) for _, module in layers]
-
-
-class _SkipInitialisation(TorchFunctionMode):
-    """Skip torch.nn.init and in-place random fills: a meta-device ``normal_`` alone would import
-    torch's Python decompositions (about 3 s on first use), and the values are never used."""
-
-    _RANDOM_FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.fill_, torch.Tensor.zero_}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in self._RANDOM_FILLS or getattr(func, "__module__", None) == "torch.nn.init":
-            return args[0] if args else kwargs.get("tensor")
-        return func(*args, **kwargs)
-
-
-def _meta_model(spec: dict) -> nn.Module:
-    """The model of ``spec`` on the meta device: shapes only, no memory."""
-    with torch.device("meta"), _SkipInitialisation():
-        return model_from_spec(spec)
+    return shapes
 
 
 def _parse_header(raw: memoryview) -> dict:

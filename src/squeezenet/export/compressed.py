@@ -14,14 +14,13 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
 from squeezenet.compress.kmeans import kmeans_1d
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.data import default_preprocess
 from squeezenet.export.graph import CAFFE_SQUEEZENET_V1_0, build_network
-from squeezenet.models import model_from_spec, weight_layers
+from squeezenet.models import model_from_layers, weight_layers
 from squeezenet.weights import load_model, resolve_weights
 
 __all__ = ["CompressedModel", "compressed_model", "reference_model", "DENSE_CODEBOOK_SIZE"]
@@ -78,11 +77,6 @@ def compressed_model(path: str | os.PathLike, arch: str | None = None) -> Compre
     return CompressedModel(spec, layers, preset, True)
 
 
-@torch.no_grad()
 def reference_model(compressed: CompressedModel) -> nn.Module:
     """The PyTorch model (eval mode) holding exactly the weights of ``compressed``."""
-    model = model_from_spec(compressed.spec)
-    for (_, module), layer in zip(weight_layers(model), compressed.layers):
-        module.weight.copy_(torch.from_numpy(layer.dense_weight()))
-        module.bias.copy_(torch.from_numpy(np.asarray(layer.bias, dtype=np.float32)))
-    return model.eval()
+    return model_from_layers(compressed.spec, compressed.layers)

@@ -6,8 +6,10 @@ from typing import Callable
 
 from torch import nn
 
+from squeezenet.architecture import spec_from_dict
 from squeezenet.models.alexnet import AlexNet, AlexNetSpec, alexnet, alexnet_cifar
 from squeezenet.models.batch_norm import fold_batch_norm
+from squeezenet.models.from_layers import model_from_layers
 from squeezenet.models.squeezenet import (
     BYPASS_KINDS,
     Fire,
@@ -39,6 +41,7 @@ __all__ = [
     "count_parameters",
     "fire_rows_from_metaparameters",
     "fold_batch_norm",
+    "model_from_layers",
     "model_from_spec",
     "squeezenet1_0",
     "squeezenet1_1",
@@ -82,11 +85,6 @@ def build_model(arch: str, **kwargs) -> nn.Module:
 
 def model_from_spec(spec: dict) -> nn.Module:
     """Rebuild a model from ``model.spec.to_dict()`` (stored in checkpoints and .sqz files)."""
-    if not isinstance(spec, dict):
-        raise ValueError("architecture spec must be a mapping")
-    family = spec.get("family")
-    if family == "squeezenet":
-        return SqueezeNet(SqueezeNetSpec.from_dict(spec))
-    if family == "alexnet":
-        return AlexNet(AlexNetSpec.from_dict(spec))
-    raise ValueError(f"unknown model family {family!r} in architecture spec")
+    spec = spec_from_dict(spec)
+    return SqueezeNet(spec) if isinstance(spec, SqueezeNetSpec) else AlexNet(spec)
+

@@ -9,11 +9,21 @@ module names match torchvision's, so a torchvision state_dict loads with ``stric
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 import torch
 from torch import nn
+
+from squeezenet.architecture import (
+    BYPASS_KINDS,
+    Conv,
+    FireSpec,
+    MaxPool,
+    SqueezeNetSpec,
+    fire_rows_from_metaparameters,
+    network,
+    with_bypass,
+)
 
 __all__ = [
     "Fire",
@@ -27,22 +37,6 @@ __all__ = [
     "squeezenet_cifar",
     "BYPASS_KINDS",
 ]
-
-BYPASS_KINDS = ("none", "simple", "complex")
-
-
-@dataclass(frozen=True)
-class FireSpec:
-    """One row of the paper's Table 1: s1x1, e1x1, e3x3, and the bypass around the module."""
-
-    squeeze: int
-    expand1x1: int
-    expand3x3: int
-    bypass: str | None = None  # None, "identity" (simple bypass) or "conv" (complex bypass)
-
-    @property
-    def out_channels(self) -> int:
-        return self.expand1x1 + self.expand3x3
 
 
 class Fire(nn.Module):
@@ -101,113 +95,30 @@ class Fire(nn.Module):
         return out
 
 
-@dataclass(frozen=True)
-class SqueezeNetSpec:
-    """Everything needed to rebuild a SqueezeNet with no other file."""
-
-    fires: tuple[FireSpec, ...]
-    pool_after: tuple[int, ...]  # fire indices followed by a max pool; -1 means after the stem
-    stem_channels: int = 96
-    stem_kernel: int = 7
-    stem_stride: int = 2
-    stem_padding: int = 0
-    num_classes: int = 1000
-    conv10_padding: int = 0  # 1 in the published Caffe release
-    batch_norm: bool = False
-    dropout: float = 0.5
-    input_size: int = 224
-    input_channels: int = 3
-    family: str = field(default="squeezenet", init=False)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SqueezeNetSpec":
-        data = {k: v for k, v in data.items() if k != "family"}
-        try:
-            fires = tuple(FireSpec(**row) for row in data.pop("fires"))
-            data["pool_after"] = tuple(data["pool_after"])
-            return cls(fires=fires, **data)
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"not a SqueezeNet spec: {error}") from None
-
-
-def fire_rows_from_metaparameters(
-    *,
-    base_e: int = 128,
-    incr_e: int = 128,
-    freq: int = 2,
-    pct3x3: float = 0.5,
-    squeeze_ratio: float = 0.125,
-    num_fire: int = 8,
-) -> tuple[FireSpec, ...]:
-    """Section 5.1: e_i = base_e + incr_e * floor(i / freq), s_i = SR * e_i, e3x3 = pct3x3 * e_i.
-
-    v1.0 is base_e=128, incr_e=128, freq=2, pct3x3=0.5, SR=0.125. Channel counts are rounded to
-    the nearest integer and kept at least 1 (the paper's 1% and 99% sweep points need that).
-    """
-    if not 0.0 < pct3x3 < 1.0:
-        raise ValueError(f"pct3x3 must be in (0, 1), got {pct3x3}")
-    if not 0.0 < squeeze_ratio:
-        raise ValueError(f"squeeze_ratio must be positive, got {squeeze_ratio}")
-    if base_e < 1 or incr_e < 0 or freq < 1 or num_fire < 1:
-        raise ValueError("need base_e >= 1, incr_e >= 0, freq >= 1, num_fire >= 1")
-    rows = []
-    for i in range(num_fire):
-        expand = base_e + incr_e * math.floor(i / freq)
-        expand3x3 = min(max(1, round(pct3x3 * expand)), expand - 1)
-        rows.append(FireSpec(max(1, round(squeeze_ratio * expand)), expand - expand3x3, expand3x3))
-    return tuple(rows)
-
-
-def with_bypass(spec: SqueezeNetSpec, kind: str) -> SqueezeNetSpec:
-    """Section 6: 'simple' adds identity bypasses around fire3, fire5, fire7 and fire9 (where the
-    channel counts match); 'complex' also adds 1x1 convolution bypasses around the others."""
-    if kind not in BYPASS_KINDS:
-        raise ValueError(f"unknown bypass {kind!r}; expected one of {', '.join(BYPASS_KINDS)}")
-    fires = []
-    for index, row in enumerate(spec.fires):
-        # Paper numbering starts at fire2, so fire3, fire5, ... are the odd indices here.
-        if kind == "none":
-            bypass = None
-        elif index % 2 == 1:
-            bypass = "identity"
-        else:
-            bypass = "conv" if kind == "complex" else None
-        fires.append(replace(row, bypass=bypass))
-    return replace(spec, fires=tuple(fires))
-
-
 class SqueezeNet(nn.Module):
     def __init__(self, spec: SqueezeNetSpec) -> None:
         super().__init__()
         self.spec = spec
-        bias = not spec.batch_norm
-        layers: list[nn.Module] = [
-            nn.Conv2d(
-                spec.input_channels,
-                spec.stem_channels,
-                kernel_size=spec.stem_kernel,
-                stride=spec.stem_stride,
-                padding=spec.stem_padding,
-                bias=bias,
-            )
-        ]
-        if spec.batch_norm:
-            layers.append(nn.BatchNorm2d(spec.stem_channels))
-        layers.append(nn.ReLU(inplace=True))
-        if -1 in spec.pool_after:
-            layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
-        channels = spec.stem_channels
-        for index, row in enumerate(spec.fires):
-            layers.append(
-                Fire(channels, row.squeeze, row.expand1x1, row.expand3x3, batch_norm=spec.batch_norm, bypass=row.bypass)
-            )
-            channels = row.out_channels
-            if index in spec.pool_after:
-                layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
+        # The layers are those of squeezenet.architecture.network, the description the codecs,
+        # the NumPy runtime and the C emitter also read; BatchNorm follows each convolution.
+        *body, classifier, _ = network(replace(spec, batch_norm=False)).operations
+        layers: list[nn.Module] = []
+        for operation in body:
+            if isinstance(operation, Conv):  # the stem
+                layers.append(nn.Conv2d(operation.in_channels, operation.out_channels, kernel_size=operation.kernel,
+                                        stride=operation.stride, padding=operation.padding, bias=not spec.batch_norm))
+                if spec.batch_norm:
+                    layers.append(nn.BatchNorm2d(operation.out_channels))
+                layers.append(nn.ReLU(inplace=True))
+            elif isinstance(operation, MaxPool):
+                layers.append(nn.MaxPool2d(operation.kernel, operation.stride, ceil_mode=operation.ceil_mode))
+            else:
+                bypass = "conv" if isinstance(operation.bypass, Conv) else operation.bypass
+                layers.append(Fire(operation.in_channels, operation.squeeze.out_channels,
+                                   operation.expand1x1.out_channels, operation.expand3x3.out_channels,
+                                   batch_norm=spec.batch_norm, bypass=bypass))
         self.features = nn.Sequential(*layers)
+        channels = classifier.in_channels
         final_conv = nn.Conv2d(channels, spec.num_classes, kernel_size=1, padding=spec.conv10_padding)
         self.classifier = nn.Sequential(
             nn.Dropout(p=spec.dropout), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1))
