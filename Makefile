@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[dev,deploy,plots]"
+	$(BIN)/pip install -q -e ".[dev,deploy,plots,mcu]"
 	touch $@
 
 demo: $(BIN)/.installed

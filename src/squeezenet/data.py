@@ -7,15 +7,24 @@ folder of ``<wnid>_<name>.JPEG`` photos (the layout of the ImageNet sample set).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
+
+# The presets and the photo reader are torch-free (a device without torch preprocesses with them too).
+from squeezenet.preprocess_numpy import (
+    CAFFE_MEAN_BGR,
+    CIFAR_MEAN,
+    CIFAR_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PREPROCESS_PRESETS,
+    load_rgb,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -31,11 +40,6 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".gif", ".tif", ".tiff"}
-PREPROCESS_PRESETS = ("torchvision", "caffe", "cifar")
-# Caffe's ImageNet mean in BGR order, on the 0..255 scale (the published model's training input).
-CAFFE_MEAN_BGR = (104.0, 117.0, 123.0)
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 @dataclass(frozen=True)
@@ -105,31 +109,6 @@ def _image_folder(root: Path, class_dirs: list[Path]) -> LabelledImages:
     return LabelledImages(tuple(paths), tuple(labels), names)
 
 
-def load_rgb(path: str | Path) -> Image.Image:
-    """Open an image as RGB; grayscale, CMYK, palette and alpha images are converted.
-
-    Raises ValueError for a file that is not a readable image (truncated, not an image, or a
-    decompression bomb over PIL's pixel limit).
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
-                if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                    # Composite on white so transparent pixels do not turn black.
-                    image = image.convert("RGBA")
-                    background = Image.new("RGB", image.size, (255, 255, 255))
-                    background.paste(image, mask=image.getchannel("A"))
-                    return background
-                return image.convert("RGB")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as error:
-        raise ValueError(f"{Path(path).name}: not a readable image ({' '.join(str(error).split())[:120]})") from None
-
-
 class _CaffeInput(torch.nn.Module):
     """RGB float in [0, 1] -> BGR on the 0..255 scale minus Caffe's mean, no scaling."""
 
@@ -151,7 +130,7 @@ def preprocess(preset: str, *, input_size: int | None = None) -> v2.Compose:
     if preset == "torchvision":
         size = input_size or 224
         return v2.Compose([v2.Resize(256 * size // 224), v2.CenterCrop(size), *to_float,
-                           v2.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+                           v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     if preset == "caffe":
         size = input_size or 227
         # Caffe's ImageNet databases store every photo warped to 256x256 (convert_imageset), so the

@@ -22,7 +22,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterator
@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms import v2
 
-from squeezenet.data import CIFAR_MEAN, CIFAR_STD, find_images, load_rgb
+from squeezenet.data import find_images, load_rgb
+from squeezenet.preprocess_numpy import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD
 from squeezenet.progress import progress
 from squeezenet.safe_io import atomic_write, atomic_write_bytes
 
@@ -49,8 +50,6 @@ __all__ = [
 ]
 
 AUGMENT_PRESETS = ("imagenet", "cifar")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # Data sets whose decoded pixels fit under this are cached as one uint8 array; bigger ones stream.
 DEFAULT_CACHE_LIMIT_BYTES = 4 << 30
 _CACHE_FORMAT = 1

@@ -1,4 +1,7 @@
-"""``squeezenet export --format c``: a model file -> ``model.c`` + ``model.h`` in a folder."""
+"""``squeezenet export --format c``: a model file -> ``model.c`` + ``model.h`` in a folder, with an example.
+
+The example, ``classify_ppm.c``, classifies one PPM photo end to end; ``classify_ppm_config.h`` tells it
+the model's preprocessing preset (model.h only holds what the engine needs)."""
 
 from __future__ import annotations
 
@@ -8,12 +11,17 @@ from pathlib import Path
 
 from squeezenet import __version__
 from squeezenet.export.c99.model import emit_model
+from squeezenet.export.c99.templates import kernel_source, render
 from squeezenet.export.compressed import CompressedModel, compressed_model
 from squeezenet.export.graph import build_network
 from squeezenet.export.output_folder import write_files
+from squeezenet.preprocess_numpy import normalisation, resize_side
 from squeezenet.weights import resolve_weights
 
-__all__ = ["export_c"]
+__all__ = ["C_FILES", "export_c"]
+
+# What an export writes into its folder: the engine, then the example program and its settings.
+C_FILES = ("model.c", "model.h", "classify_ppm.c", "classify_ppm_config.h")
 
 
 def export_c(weights: str | os.PathLike, folder: str | os.PathLike, *, command: str, arch: str | None = None,
@@ -33,7 +41,9 @@ def export_c(weights: str | os.PathLike, folder: str | os.PathLike, *, command: 
         "Weights stay compressed (codebook + codes + relative indices) and are expanded one layer at a time.",
     ]
     code = emit_model(network, compressed.layers, banner=banner, preprocess=f"the '{compressed.preprocess}' preset")
-    paths = write_files(folder, {"model.c": code.source.encode(), "model.h": code.header.encode()})
+    example_config = _example_config(Path(weights).name, compressed.preprocess, network.input_size)
+    contents = (code.source, code.header, kernel_source("classify_ppm.c"), example_config)
+    paths = write_files(folder, {name: text.encode() for name, text in zip(C_FILES, contents, strict=True)})
     return {
         "format": "c",
         "out": str(folder),
@@ -43,3 +53,16 @@ def export_c(weights: str | os.PathLike, folder: str | os.PathLike, *, command: 
         "preprocess": compressed.preprocess,
         "quantized_at_export": compressed.quantized_here,
     }
+
+
+def _example_config(model_name: str, preset: str, input_size: int) -> str:
+    """classify_ppm_config.h: the preset's resize and normalisation as C constants (one source:
+    `squeezenet.preprocess_numpy`, which matches `squeezenet.data.preprocess`)."""
+    side, warp = resize_side(preset, input_size)
+    bgr, scale, mean, std = normalisation(preset)
+
+    def floats(values) -> str:
+        return ", ".join(f"{float(value)!r}f" for value in values)
+
+    return render("classify_ppm_config.h", model=model_name.replace("*/", "* /"), preset=preset, warp=int(warp),
+                  resize_side=side, bgr=int(bgr), scale=f"{float(scale)!r}f", mean=floats(mean), std=floats(std))
