@@ -3,7 +3,8 @@
 Each subcommand lives in ``squeezenet/commands/<name>.py`` with ``add_parser(subparsers)`` and
 ``run(args) -> dict``. This module only dispatches: with ``--json`` the returned dict is printed as
 one JSON object on the last line of stdout; without, a human summary. Bad input (ValueError,
-FileNotFoundError, ...) becomes one line on stderr and exit status 2, never a traceback.
+FileNotFoundError, ...) becomes one line on stderr and exit status 2, never a traceback; with
+``--json`` that line is also printed on stdout as ``{"error": "<the line>"}``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,33 @@ from importlib import import_module
 __all__ = ["main", "UsageError"]
 
 # Subcommand modules in the order `squeezenet --help` lists them.
-COMMAND_MODULES = ["evaluate", "predict", "info", "train", "reproduce", "compress", "decompress", "export"]
+COMMAND_MODULES = ["evaluate", "predict", "info", "train", "reproduce", "compress", "decompress", "relabel", "export"]
 
 
 class UsageError(Exception):
     """A problem with the user's input; printed as one line, exit status 2."""
 
 
+class _UsageExit(SystemExit):
+    """argparse's own error, exit status 2, carrying its one line for ``--json``."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(2)
+        self.line = line
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        line = f"{self.prog}: error: {' '.join(message.split())}"
+        self._print_message(line + "\n", sys.stderr)
+        raise _UsageExit(line)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="squeezenet", description="Train, compress, measure and deploy small image CNNs (SqueezeNet, AlexNet, Deep Compression).")
     parser.add_argument("--version", action="version", version=_version())
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # Not required: a bare `squeezenet` prints the help with the command list instead of argparse's error.
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         module = import_module(f"squeezenet.commands.{name}")
         sub = module.add_parser(subparsers)
@@ -55,9 +67,27 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _fail(line: str, json_requested: bool) -> int:
+    """The one-line error on stderr (and as JSON on stdout with --json); exit status 2."""
+    print(line, file=sys.stderr)
+    if json_requested:
+        print(json.dumps({"error": line}))
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    json_requested = "--json" in arguments
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(arguments)
+    except _UsageExit as stop:  # the line is on stderr already
+        if json_requested:
+            print(json.dumps({"error": stop.line}))
+        raise
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
     try:
         result = args.run(args)
     except KeyboardInterrupt:
@@ -65,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (UsageError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
             OSError, EOFError) as error:
-        print(f"squeezenet {args.command}: error: {_one_line(error)}", file=sys.stderr)
-        return 2
+        return _fail(f"squeezenet {args.command}: error: {_one_line(error)}", args.json)
     if args.json:
         print(json.dumps(result, sort_keys=False))
     elif args.summarize is not None:

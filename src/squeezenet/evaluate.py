@@ -9,11 +9,67 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from squeezenet.data import LabelledImages, PhotoDataset, collate_skipping, load_rgb, preprocess
+from squeezenet.data import LabelledImages, PhotoDataset, collate_skipping, imagenet_classes, load_rgb, preprocess
 from squeezenet.progress import progress
 from squeezenet.test_time_augmentation import augmented_logits
 
-__all__ = ["evaluate", "predict", "Prediction"]
+__all__ = ["evaluate", "match_classes", "predict", "Prediction"]
+
+_NAMES_SHOWN = 8  # unknown class names an error message lists before "..."
+
+
+def match_classes(model: nn.Module, images: LabelledImages) -> LabelledImages:
+    """``images`` relabelled in the model's output indices, matched by class name.
+
+    A folder's own labels number its class folders by sorted position, which is the model's
+    numbering only when the folder holds exactly the model's classes: a subset (airplane, cat, dog
+    of CIFAR-10) would be scored against the wrong outputs. So the folder's class names are looked
+    up in the model's (``model.class_names``; ImageNet wnids for a 1000-class model without names).
+    Folders labelled by ImageNet wnid (flat or as class folders) are kept as they are for a
+    1000-class model. A model without names and a folder with as many classes as the model keep the
+    position numbering. Raises ValueError naming the folder's classes the model does not have."""
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        return images
+    num_classes = spec.num_classes
+    imagenet_labelled = _imagenet_labelled(images)
+    if imagenet_labelled and num_classes == 1000:
+        return images
+    names = getattr(model, "class_names", None)
+    own_names = list(names) if names is not None and len(names) == num_classes else None
+    if own_names is None and not imagenet_labelled and len(images.class_names) == num_classes:
+        return images
+    model_names = own_names or ([c.wnid for c in imagenet_classes()] if num_classes == 1000 else None)
+    if model_names is None:
+        raise ValueError(f"the folder has {len(images.class_names)} classes and the model {num_classes} without "
+                         "names: cannot tell which of its outputs each class is (give a folder of all its classes)")
+    index = {}
+    for position, name in enumerate(model_names):
+        index.setdefault(name, position)
+    relabel, unknown = {}, []
+    for label in sorted(set(images.labels)):
+        keys = _class_keys(images, label, imagenet_labelled)
+        found = next((index[key] for key in keys if key in index), None)
+        if found is None:
+            unknown.append(keys[0])
+        relabel[label] = found
+    if unknown:
+        shown = ", ".join(unknown[:_NAMES_SHOWN]) + (f", ... ({len(unknown)} in all)" if len(unknown) > _NAMES_SHOWN else "")
+        raise ValueError(f"the folder's classes {shown} are not among the model's {num_classes} classes")
+    return LabelledImages(images.paths, tuple(relabel[label] for label in images.labels), tuple(model_names))
+
+
+def _imagenet_labelled(images: LabelledImages) -> bool:
+    """Whether the labels are ImageNet indices (a flat ``<wnid>_name`` folder, or class folders named by wnid)."""
+    return len(images.class_names) == 1000 and tuple(images.class_names) == tuple(c.name for c in imagenet_classes())
+
+
+def _class_keys(images: LabelledImages, label: int, imagenet_labelled: bool) -> tuple[str, ...]:
+    """The names a class may go by in a model's list: its folder name, or an ImageNet class's name and wnid."""
+    if imagenet_labelled:
+        imagenet_class = imagenet_classes()[label]
+        return imagenet_class.name, imagenet_class.wnid
+    return (images.class_names[label],)
 
 
 @torch.no_grad()
@@ -32,7 +88,10 @@ def evaluate(
 
     ``flip``, ``shift``: test-time augmentation, each image's logits plus its left-right mirror image's
     and those of copies shifted by ``shift`` pixels (as the trainer's ``--eval-flip``/``--eval-shift``
-    validation scores them; see ``test_time_augmentation``)."""
+    validation scores them; see ``test_time_augmentation``).
+
+    The folder's classes are matched to the model's outputs by name (see `match_classes`)."""
+    images = match_classes(model, images)
     num_classes = model.spec.num_classes if hasattr(model, "spec") else None
     if num_classes is not None and max(images.labels) >= num_classes:
         raise ValueError(f"labels go up to {max(images.labels)} but the model has {num_classes} classes")
@@ -42,15 +101,19 @@ def evaluate(
     model.eval()
     top1 = top5 = seen = skipped = 0
     start = time.perf_counter()
-    for batch, labels, _, bad in progress(loader, total=len(loader), desc="evaluate", enabled=show_progress):
-        skipped += bad
-        if batch is None:
-            continue
-        logits = augmented_logits(model, batch, flip=flip, shift=shift)
-        best = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        top1 += int((best[:, 0] == labels).sum())
-        top5 += int((best == labels[:, None]).any(dim=1).sum())
-        seen += len(labels)
+    # The bar counts images, as the result does, not batches.
+    with progress(None, total=len(dataset), desc="evaluate", unit="image", enabled=show_progress) as bar:
+        for batch, labels, _, bad in loader:
+            skipped += bad
+            bar.update(bad)
+            if batch is None:
+                continue
+            logits = augmented_logits(model, batch, flip=flip, shift=shift)
+            best = logits.topk(min(5, logits.shape[1]), dim=1).indices
+            top1 += int((best[:, 0] == labels).sum())
+            top5 += int((best == labels[:, None]).any(dim=1).sum())
+            seen += len(labels)
+            bar.update(len(labels))
     seconds = time.perf_counter() - start
     if seen == 0:
         raise ValueError("no readable images to evaluate")
@@ -61,16 +124,36 @@ def evaluate(
 class Prediction:
     image: str
     classes: list[tuple[int, str, float]]  # (index, name, probability), most likely first
+    error: str | None = None  # why the image was skipped (then ``classes`` is empty)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, paths: list[str | Path], preset: str, class_names: list[str], *, k: int = 5) -> list[Prediction]:
+def predict(model: nn.Module, paths: list[str | Path], preset: str, class_names: list[str], *, k: int = 5,
+            on_bad_image: str = "fail") -> list[Prediction]:
+    """The ``k`` most likely classes of each image, in the order given.
+
+    An unreadable or missing image raises with ``on_bad_image="fail"``; with ``"skip"`` it gets a
+    Prediction with its ``error`` and no classes, and the others are still predicted (ValueError when
+    none is readable)."""
+    if on_bad_image not in ("skip", "fail"):
+        raise ValueError(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
     transform = preprocess(preset, input_size=getattr(getattr(model, "spec", None), "input_size", None))
-    batch = torch.stack([transform(load_rgb(path)) for path in paths])
+    tensors, errors = {}, {}
+    for position, path in enumerate(paths):
+        try:
+            tensors[position] = transform(load_rgb(path))
+        except (ValueError, FileNotFoundError) as error:
+            if on_bad_image == "fail":
+                raise
+            errors[position] = str(error)
+    if not tensors:
+        first = next(iter(errors.values()), "none given")
+        raise ValueError(f"no readable image among the {len(paths)} given: {first}")
     model.eval()
-    probabilities = model(batch).softmax(dim=1)
+    probabilities = model(torch.stack(list(tensors.values()))).softmax(dim=1)
     top = probabilities.topk(min(k, probabilities.shape[1]), dim=1)
-    return [
-        Prediction(str(path), [(int(i), class_names[int(i)], float(p)) for p, i in zip(values, indices)])
-        for path, values, indices in zip(paths, top.values, top.indices)
-    ]
+    found = {
+        position: [(int(i), class_names[int(i)], float(p)) for p, i in zip(values, indices)]
+        for position, values, indices in zip(tensors, top.values, top.indices)
+    }
+    return [Prediction(str(path), found.get(position, []), errors.get(position)) for position, path in enumerate(paths)]

@@ -23,13 +23,12 @@ atomically every epoch and on SIGINT/SIGTERM), ``metrics.jsonl`` (one line per e
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -150,6 +149,12 @@ class TrainConfig:
             raise ValueError(f"low-resolution fraction must be in [0, 1), got {self.low_res_fraction}")
         if self.low_res_side is not None and self.low_res_side < 8:
             raise ValueError(f"low-resolution side must be at least 8 pixels, got {self.low_res_side}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be at least 0, got {self.workers}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight decay must be at least 0, got {self.weight_decay}")
 
 
 PRESETS: dict[str, dict] = {
@@ -385,6 +390,20 @@ class _RunLock:
         self.handle.close()
 
 
+def _remove_if_unused(run_folder: Path, lock: "_RunLock | None") -> None:
+    """Remove a run folder this call created when the run failed before writing anything but its lock."""
+    if lock is not None and lock.handle is not None:
+        lock.handle.close()
+    contents = list(run_folder.iterdir()) if run_folder.is_dir() else []
+    if all(path.name == "train.lock" for path in contents):
+        for path in contents:
+            path.unlink(missing_ok=True)
+        try:
+            run_folder.rmdir()
+        except OSError:  # another process wrote into it meanwhile: keep it
+            pass
+
+
 def _load_resume_state(run_folder: Path, model: nn.Module, config: TrainConfig) -> dict:
     path = run_folder / "last.pth"
     if not path.exists():
@@ -399,7 +418,24 @@ def _load_resume_state(run_folder: Path, model: nn.Module, config: TrainConfig) 
     if previous_arch != config.arch or state.get("spec") != model.spec.to_dict():
         raise ValueError(f"{path} is a run of {previous_arch}, not of {config.arch} with these settings; "
                          "resume it with the same --arch or choose another --out")
+    # Another training or validation set would silently change what the resumed run learns or reports.
+    for option, key in (("--data", "data"), ("--val-data", "val_data"), ("--val-split", "val_split")):
+        before, now = state["config"].get(key), getattr(config, key)
+        if _data_setting(key, before) != _data_setting(key, now):
+            raise ValueError(f"{path} was trained with {option} {_shown(before)}, not {_shown(now)}; "
+                             f"resume with the same {option} or choose another --out")
     return state
+
+
+def _data_setting(key: str, value):
+    """A data option in comparable form: folders by their real path, an unset option as None."""
+    if key == "val_split":
+        return int(value or 0)
+    return os.path.realpath(value) if value else None
+
+
+def _shown(value) -> str:
+    return "(none)" if value in (None, "") else str(value)
 
 
 def _rng_states(device: torch.device, world_size: int) -> list[torch.Tensor]:
@@ -454,7 +490,8 @@ def train_model(
     ``on_epoch(record, model)`` is called after every epoch with the metrics record.
     """
     if len(train_set) < config.batch_size:
-        raise ValueError(f"the batch size {config.batch_size} is larger than the {len(train_set)} training images")
+        raise ValueError(f"the batch size {config.batch_size} is larger than the {len(train_set)} training images; "
+                         f"pass --batch-size N (at most {len(train_set)})")
     if config.low_res_side is not None and config.low_res_side >= train_set.image_size:
         raise ValueError(f"the low-resolution side {config.low_res_side} must be smaller than the input size "
                          f"{train_set.image_size}")
@@ -486,8 +523,11 @@ def train_model(
     torch.manual_seed(config.seed * 1000 + rank)  # dropout masks differ per process, as they should
     if device.type == "cuda":
         torch.cuda.manual_seed(config.seed * 1000 + rank)
+    created_folder = False
     if run_folder is not None:
-        run_folder.mkdir(parents=True, exist_ok=True)
+        # Every check before the folder is made, so a refused run leaves nothing behind.
+        if run_folder.exists() and not run_folder.is_dir():
+            raise ValueError(f"--out {run_folder} is a file; give a run folder")
         if config.resume:
             state = _load_resume_state(run_folder, module, config)
             module.load_state_dict(state["model"])
@@ -497,10 +537,12 @@ def train_model(
             _restore_rng(state["rng_states"], device, rank, world_size)
         elif (run_folder / "last.pth").exists() and rank == 0:
             raise ValueError(f"{run_folder} already holds a run; pass --resume to continue it or choose another --out")
+        created_folder = not run_folder.exists()
+        run_folder.mkdir(parents=True, exist_ok=True)
     lock = _RunLock(run_folder) if writes else None
-    if lock is not None:
-        lock.__enter__()
     try:
+        if lock is not None:
+            lock.__enter__()
         with _StopRequest() as stop:
             result = _loop(model, module, optimizer, train_set, val_set, config, device=device,
                            autocast_dtype=autocast_dtype, rank=rank, world_size=world_size, stop=stop,
@@ -515,8 +557,12 @@ def train_model(
                             preprocess="cifar" if train_set.preset == "cifar" else "torchvision",
                             metrics=result)
             result["checkpoint"] = str(final)
+    except BaseException:
+        if created_folder:
+            _remove_if_unused(run_folder, lock)
+        raise
     finally:
-        if lock is not None:
+        if lock is not None and lock.handle is not None and not lock.handle.closed:
             lock.__exit__(None, None, None)
     result.update(precision="bf16" if autocast_dtype is not None else "fp32", world_size=world_size, threads=threads,
                   device=device.type)
@@ -595,6 +641,11 @@ def _loop(model, module, optimizer, train_set, val_set, config, *, device, autoc
                                          autocast_dtype=autocast_dtype, channels_last=config.channels_last,
                                          flip=config.eval_flip, shift=config.eval_shift)
             record.update(top1=accuracy["top1"], top5=accuracy["top5"])
+            if show:
+                # The bar of the epoch is gone (leave=False); this line stays, on stderr so --json stdout stays clean.
+                print(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.3f}, validation top-1 "
+                      f"{100 * accuracy['top1']:.1f}%, top-5 {100 * accuracy['top5']:.1f}%, "
+                      f"{record['images_per_second']:.0f} images/s", file=sys.stderr, flush=True)
         elapsed += time.perf_counter() - epoch_start
         record["seconds"] = elapsed
         history.append(record)

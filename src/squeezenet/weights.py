@@ -35,8 +35,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SQUEEZENET_CACHE", Path.home() / ".cache" / "squeezenet"))
 
 
+def _refuse_plain_http(url: str) -> None:
+    # Over http anyone on the path can swap the weights; a file name's hash does not cover every URL.
+    if url.lower().startswith("http://"):
+        raise ValueError(f"refusing {url}: weights are downloaded over https only (use an https:// URL)")
+
+
 def download(url: str, sha256: str | None = None, *, filename: str | None = None) -> Path:
-    """Fetch ``url`` into the cache (once), verifying its sha256 before the file is used."""
+    """Fetch ``url`` (https only) into the cache (once), verifying its sha256 before the file is used."""
+    _refuse_plain_http(url)
     target = cache_dir() / (filename or url.rstrip("/").split("/")[-1])
     if target.exists() and (sha256 is None or _sha256(target) == sha256):
         return target
@@ -67,12 +74,13 @@ def _sha256(path: Path) -> str:
 
 
 def resolve_weights(weights: str, sha256: str | None = None) -> Path:
-    """A local path as is (must exist); an https URL through the download cache.
+    """A local path as is (must exist); an https URL through the download cache (``http://`` is refused).
 
     As torch.hub does, a URL whose file name ends in ``-<hex digits>`` (``squeezenet1_0-b66bff10.pth``)
     must have a sha256 starting with those digits.
     """
-    if weights.startswith(("http://", "https://")):
+    _refuse_plain_http(weights)
+    if weights.lower().startswith("https://"):
         name = weights.rstrip("/").split("/")[-1]
         match = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", name)
         path = download(weights, sha256)

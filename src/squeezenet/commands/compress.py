@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from squeezenet.commands._common import add_model_arguments, load_model_from_args
+from squeezenet.commands._common import add_model_arguments, load_model_from_args, refuse_output_over_input
 
 __all__ = ["add_parser", "run", "summarize"]
 
@@ -32,19 +32,24 @@ def add_parser(subparsers):
     parser.add_argument("--prune", help="target sparsity per layer: 0.6 or conv1=0.3,default=0.6 (default: no pruning)")
     parser.add_argument("--prune-rule", choices=("sparsity", "sensitivity"), default="sparsity",
                         help="sensitivity: --prune values are Han et al.'s quality, threshold = quality x std(weights)")
-    parser.add_argument("--prune-rounds", type=int, default=1,
-                        help="with --finetune-data: prune-retrain rounds on a cubic ramp to the final sparsity")
+    parser.add_argument("--prune-rounds", type=int,
+                        help="with --finetune-data: prune-retrain rounds on a cubic ramp to the final sparsity "
+                             "(default 1)")
     parser.add_argument("--bits", default=None, help="bits per layer: 8 or conv1=8,default=6 (default 8)")
     parser.add_argument("--coder", choices=("ans", "huffman", "fixed"), default=None,
                         help="entropy coder of codes and gaps (default ans)")
     parser.add_argument("--finetune-data", help="ImageFolder to retrain on after pruning and after quantization")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs of each retraining stage")
-    parser.add_argument("--lr", type=float, default=0.01, help="peak learning rate of the retraining after pruning")
+    # The retraining options default to None so that one given without --finetune-data can be refused;
+    # their defaults are in _RETRAINING_DEFAULTS.
+    parser.add_argument("--epochs", type=int, help="with --finetune-data: epochs of each retraining stage (default 1)")
+    parser.add_argument("--lr", type=float,
+                        help="with --finetune-data: peak learning rate of the retraining after pruning (default 0.01)")
     parser.add_argument("--centroid-lr", type=float,
                         help="peak learning rate of the centroid retraining (default: a tenth of --lr; the "
                              "BatchNorm-folded network diverged at the pruning stage's rate, measured on CIFAR-10)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--val-split", type=int, default=0, help="hold out the last K images of every class")
+    parser.add_argument("--batch-size", type=int, help="with --finetune-data: retraining batch size (default 128)")
+    parser.add_argument("--val-split", type=int,
+                        help="with --finetune-data: hold out the last K images of every class for validation")
     parser.add_argument("--preset", help="a named recipe from squeezenet.compress.presets (e.g. imagenet-small)")
     parser.add_argument("--calibration-data", help="with --preset: a folder of unlabelled photos")
     parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
@@ -52,14 +57,19 @@ def add_parser(subparsers):
     return parser
 
 
+# Retraining options: (argparse destination, option, default when not given).
+_RETRAINING_OPTIONS = (("epochs", "--epochs", 1), ("prune_rounds", "--prune-rounds", 1), ("lr", "--lr", 0.01),
+                       ("centroid_lr", "--centroid-lr", None), ("val_split", "--val-split", 0),
+                       ("batch_size", "--batch-size", 128))
+
+
 def run(args) -> dict:
     from squeezenet.compress.pipeline import CompressionSettings, compress_model, parse_layer_values
-    from squeezenet.weights import resolve_weights
 
-    if args.epochs < 1 or args.batch_size < 1 or args.prune_rounds < 1:
-        raise ValueError("--epochs, --batch-size and --prune-rounds must be at least 1")
-    if Path(args.out).resolve() == resolve_weights(args.weights).resolve():
-        raise ValueError("--out must not overwrite the input --weights")
+    if Path(args.out).suffix.lower() != ".sqz":
+        raise ValueError(f"--out must end in .sqz, got {Path(args.out).name}")
+    _check_retraining_options(args)
+    refuse_output_over_input(args.out, args.weights)
     if args.preset is not None:
         _check_preset_arguments(args)
     model = load_model_from_args(args)
@@ -88,11 +98,40 @@ def run(args) -> dict:
     return summary
 
 
+def _check_retraining_options(args) -> None:
+    """Refuse retraining options without --finetune-data (they would be ignored), check the given
+    ones, and fill in the defaults of the others."""
+    given = [option for name, option, _ in _RETRAINING_OPTIONS if getattr(args, name) is not None]
+    if given and args.finetune_data is None:
+        raise ValueError(f"{', '.join(given)} only apply with --finetune-data (retraining); "
+                         f"add --finetune-data DIR or drop {'them' if len(given) > 1 else 'it'}")
+    if args.prune_rounds is not None and args.prune is None:
+        raise ValueError("--prune-rounds only applies with --prune (there is nothing to prune in rounds)")
+    for name, option, default in _RETRAINING_OPTIONS:
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    for name, option in (("epochs", "--epochs"), ("batch_size", "--batch-size"), ("prune_rounds", "--prune-rounds")):
+        if getattr(args, name) < 1:
+            raise ValueError(f"{option} must be at least 1, got {getattr(args, name)}")
+    if args.val_split < 0:
+        raise ValueError(f"--val-split must be at least 0, got {args.val_split}")
+    for name, option in (("lr", "--lr"), ("centroid_lr", "--centroid-lr")):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            raise ValueError(f"{option} must be positive, got {getattr(args, name)}")
+
+
 def summarize(result: dict) -> None:
     print(f"wrote {result['out']}: {result['bytes']:,} bytes, {result['ratio_vs_fp32']:.1f}x smaller than fp32, "
           f"{100 * result['nonzero_fraction']:.1f}% of weights non-zero, coder {result['coder']}")
     for key, value in result["breakdown"].items():
         print(f"  {key:10} {value:,}")
+    if result.get("retraining"):
+        print("retraining:")
+        for record in result["retraining"]:
+            line = f"  {record['stage']:18} loss {record['loss']:.4f}"
+            if record.get("top1") is not None:
+                line += f", validation top-1 {100 * record['top1']:.1f}%, top-5 {100 * record['top5']:.1f}%"
+            print(line)
 
 
 def _summary(args, model, data: bytes, breakdown: dict, bits: list[int], nonzero: int, weights: int, parameters: int,
@@ -129,18 +168,24 @@ def _retrainers(args, model, log: list[dict], learning_rates: tuple[float, ...])
         raise ValueError(f"{args.finetune_data} has {len(train_set.class_names)} classes but the model "
                          f"{model.spec.num_classes}")
 
-    def retrainer(lr: float):
+    def retrainer(lr: float, stage_name):
         stage_config = replace(config, lr=lr)
+        calls = 0
 
         def retrain(student) -> None:
+            nonlocal calls
+            calls += 1
             metrics = train_model(student, train_set, val_set, stage_config)
             # The trainer moves the model to its device in channels-last layout; the encoder wants it back.
             student.to("cpu", memory_format=torch.contiguous_format)
-            log.append({key: metrics[key] for key in ("loss", "top1", "top5", "skipped_images") if key in metrics})
+            log.append({"stage": stage_name(calls),
+                        **{key: metrics[key] for key in ("loss", "top1", "top5", "skipped_images") if key in metrics}})
 
         return retrain
 
-    return tuple(retrainer(lr) for lr in learning_rates)
+    # The pipeline calls the first once per prune round (only when pruning), the second once after quantization.
+    stage_names = (lambda call: f"prune round {call}/{args.prune_rounds}", lambda call: "centroids")
+    return tuple(retrainer(lr, name) for lr, name in zip(learning_rates, stage_names))
 
 
 def _check_preset_arguments(args) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from squeezenet.commands._common import add_model_arguments, load_model_from_args
+from squeezenet.commands._common import add_model_arguments, load_model_from_args, refuse_output_over_input
 
 __all__ = ["add_parser", "run"]
 
@@ -19,13 +19,12 @@ def add_parser(subparsers):
 
 def run(args) -> dict:
     from squeezenet.models import count_nonzero_parameters, count_parameters
-    from squeezenet.weights import resolve_weights, save_checkpoint, save_safetensors
+    from squeezenet.weights import save_checkpoint, save_safetensors
 
     out = Path(args.out)
     if out.suffix not in (".pth", ".pt", ".safetensors"):
         raise ValueError(f"--out must end in .pth, .pt or .safetensors, got {out.name}")
-    if out.resolve() == resolve_weights(args.weights).resolve():
-        raise ValueError("--out must not overwrite the input --weights")
+    refuse_output_over_input(out, args.weights)
     model = load_model_from_args(args)
     if out.suffix == ".safetensors":
         save_safetensors(out, model)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from squeezenet.commands._common import add_model_arguments, load_model_from_args
+from squeezenet.commands._common import add_model_arguments
 from squeezenet.data import PREPROCESS_PRESETS
 
 __all__ = ["add_parser", "run", "summarize"]
@@ -29,13 +29,17 @@ def add_parser(subparsers):
 
 def run(args) -> dict:
     from squeezenet.data import LabelledImages, default_preprocess, find_images
+    from squeezenet.deployed import load_model_or_artifact
     from squeezenet.evaluate import evaluate
+    from squeezenet.models import ARCHITECTURES
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     if args.shift < 0:
         raise ValueError("--shift must be at least 0 pixels")
-    model = load_model_from_args(args)
+    if args.arch is not None and args.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {args.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    model = load_model_or_artifact(args.weights, args.arch)
     images = find_images(args.data)
     if args.limit is not None:
         if args.limit < 1:

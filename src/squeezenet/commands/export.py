@@ -14,12 +14,18 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from squeezenet.commands._common import add_model_arguments
+from squeezenet.commands._common import add_model_arguments, refuse_output_over_input
 
 __all__ = ["add_parser", "run", "summarize", "FORMATS"]
 
 FORMATS = ("onnx", "onnx-int8", "c")
 _CHECK_IMAGES = 8  # photos (or random inputs) for the fp32 parity check
+# Defaults applied in code: the parser's default is None, so that a flag the format ignores is refused.
+_DEFAULT_CALIBRATION_IMAGES = 16
+_DEFAULT_CHECK_IMAGES = 64
+# What export_c writes into the --out folder (for the "not over the input" check).
+# Names that say "one model file": --format c writes a folder, and would make a folder of this name.
+_MODEL_FILE_SUFFIXES = (".onnx", ".sqz", ".net", ".pth", ".pt", ".safetensors")
 
 
 def add_parser(subparsers):
@@ -29,11 +35,13 @@ def add_parser(subparsers):
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--out", required=True, help="output .onnx file, or the output folder for --format c")
     parser.add_argument("--calibration-data", help="photo folder: int8 calibration and the parity checks (C too)")
-    parser.add_argument("--calibration-images", type=int, default=16, help="photos to calibrate int8 on (16)")
+    parser.add_argument("--calibration-images", type=int, default=None,
+                        help=f"photos to calibrate int8 on ({_DEFAULT_CALIBRATION_IMAGES}); onnx-int8 only")
     parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
                         help="unreadable photos in --calibration-data: skip them (the photo counts show it), or fail")
-    parser.add_argument("--check-images", type=int, default=64,
-                        help="photos on which int8 is compared with fp32, or the C build with PyTorch (64)")
+    parser.add_argument("--check-images", type=int, default=None,
+                        help="photos of --calibration-data on which int8 is compared with fp32, or the C build "
+                             f"with PyTorch ({_DEFAULT_CHECK_IMAGES}); onnx-int8 and c only")
     return parser
 
 
@@ -109,9 +117,41 @@ def _run_onnx(args) -> dict:
     return result
 
 
+def _check_arguments(args) -> None:
+    """Refuse flags this format would silently ignore, and an --out that is the wrong kind or the input;
+    then fill in the photo counts' defaults."""
+    if args.calibration_images is not None and args.format != "onnx-int8":
+        raise ValueError(f"--calibration-images applies to --format onnx-int8 only (--format {args.format} "
+                         "is not calibrated)")
+    if args.check_images is not None and args.format == "onnx":
+        raise ValueError(f"--check-images applies to --format onnx-int8 and c (--format onnx is checked on "
+                         f"{_CHECK_IMAGES} inputs)")
+    if args.check_images is not None and not args.calibration_data:
+        raise ValueError("--check-images needs --calibration-data DIR (the photos to check on)")
+    args.calibration_images = _at_least_one("--calibration-images", args.calibration_images, _DEFAULT_CALIBRATION_IMAGES)
+    args.check_images = _at_least_one("--check-images", args.check_images, _DEFAULT_CHECK_IMAGES)
+    from squeezenet.export.c99.export import C_FILES
+
+    # First: that message says what is at stake, the suffix one only what is expected.
+    refuse_output_over_input(args.out, args.weights, files=C_FILES if args.format == "c" else ())
+    suffix = Path(args.out).suffix.lower()
+    if args.format in ("onnx", "onnx-int8") and suffix != ".onnx":
+        raise ValueError(f"--format {args.format} writes an .onnx file; --out {args.out} does not end in .onnx")
+    if args.format == "c" and suffix in _MODEL_FILE_SUFFIXES:
+        raise ValueError(f"--format c writes a folder ({', '.join(C_FILES)}); --out {args.out} names a "
+                         f"{suffix} file")
+
+
+def _at_least_one(flag: str, value: int | None, default: int) -> int:
+    if value is None:
+        return default
+    if value < 1:
+        raise ValueError(f"{flag} must be at least 1")
+    return value
+
+
 def run(args) -> dict:
-    if args.calibration_images < 1 or args.check_images < 1:
-        raise ValueError("--calibration-images and --check-images must be at least 1")
+    _check_arguments(args)
     if args.format == "c":
         from squeezenet.export.c99.export import export_c
         from squeezenet.export.compressed import compressed_model
@@ -162,5 +202,16 @@ def _check_c(args, compressed) -> dict:
 
 
 def summarize(result: dict) -> None:
+    """One fact a line: ``max abs logit diff vs pytorch: 1.2e-05``, lists joined by commas, yes/no."""
     for key, value in result.items():
-        print(f"{key}: {value}")
+        print(f"{key.replace('_', ' ')}: {_readable(value)}")
+
+
+def _readable(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_readable(item) for item in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

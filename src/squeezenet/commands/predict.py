@@ -14,6 +14,8 @@ def add_parser(subparsers):
     add_model_arguments(parser)
     parser.add_argument("--preprocess", choices=PREPROCESS_PRESETS, help="input preset (default: the model's own)")
     parser.add_argument("--top", type=int, default=5, help="how many classes per image")
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
+                        help="an unreadable image: list it with its error and predict the others, or stop")
     return parser
 
 
@@ -26,18 +28,26 @@ def run(args) -> dict:
         raise ValueError("--top must be at least 1")
     model = load_model_from_args(args)
     preset = args.preprocess or default_preprocess(model)
-    predictions = predict(model, args.images, preset, class_names(model), k=args.top)
+    predictions = predict(model, args.images, preset, class_names(model), k=args.top, on_bad_image=args.on_bad_image)
     return {
         "preprocess": preset,
-        "predictions": [
-            {"image": p.image, "top": [{"index": i, "name": n, "probability": round(q, 6)} for i, n, q in p.classes]}
-            for p in predictions
-        ],
+        "predictions": [_entry(prediction) for prediction in predictions],
+        "skipped": sum(prediction.error is not None for prediction in predictions),
     }
+
+
+def _entry(prediction) -> dict:
+    entry = {"image": prediction.image,
+             "top": [{"index": i, "name": n, "probability": round(q, 6)} for i, n, q in prediction.classes]}
+    if prediction.error is not None:
+        entry["error"] = prediction.error
+    return entry
 
 
 def summarize(result: dict) -> None:
     for prediction in result["predictions"]:
         print(prediction["image"])
+        if "error" in prediction:
+            print(f"  skipped: {prediction['error']}")
         for entry in prediction["top"]:
             print(f"  {100 * entry['probability']:6.2f}%  {entry['name']} ({entry['index']})")

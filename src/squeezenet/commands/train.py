@@ -85,11 +85,14 @@ def run(args) -> dict:
 
 
 def summarize(result: dict) -> None:
-    top1 = "n/a" if result.get("top1") is None else f"{100 * result['top1']:.2f}%"
-    top5 = "n/a" if result.get("top5") is None else f"{100 * result['top5']:.2f}%"
     print(f"{result['epochs']} epochs in {result['seconds'] / 60:.1f} min, {result['images_per_second']:.0f} images/s "
           f"({result['precision']}, {result['world_size']} process(es), {result['device']})")
-    print(f"validation top-1 {top1}   top-5 {top5}   final loss {result['loss']:.4f}")
+    if result.get("top1") is None:
+        # Validation is optional; say how to get it rather than print a bare "n/a".
+        print(f"no validation set (pass --val-split K or --val-data DIR)   final loss {result['loss']:.4f}")
+    else:
+        print(f"validation top-1 {100 * result['top1']:.2f}%   top-5 {100 * result['top5']:.2f}%   "
+              f"final loss {result['loss']:.4f}")
     if result.get("skipped_images"):
         print(f"skipped {result['skipped_images']} unreadable image(s), e.g. {result['skipped'][0]}")
     if result.get("checkpoint"):

@@ -23,7 +23,8 @@ def photo_paths(folder: str | os.PathLike, count: int, *, offset: int = 0, exclu
     excluded = set(exclude)
     candidates = [(path, label) for path, label in zip(images.paths, images.labels) if path not in excluded]
     if not candidates:
-        raise ValueError(f"no photos left in {folder}")
+        raise ValueError(f"no photos left in {folder}: it has {len(images.paths)}, all excluded (used to calibrate); "
+                         f"{count} more were asked for")
     step = max(1, len(candidates) // count)
     return [candidates[(offset + step * index) % len(candidates)] for index in range(min(count, len(candidates)))]
 
@@ -37,7 +38,8 @@ def photo_batch(folder: str | os.PathLike, preset: str, input_size: int, count: 
         raise ValueError(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
     transform = preprocess(preset, input_size=input_size)
     tensors, labels = [], []
-    for path, label in photo_paths(folder, count, offset=offset, exclude=exclude):
+    picked = photo_paths(folder, count, offset=offset, exclude=exclude)
+    for path, label in picked:
         try:
             tensors.append(transform(load_rgb(path)).numpy())
         except ValueError:
@@ -46,5 +48,5 @@ def photo_batch(folder: str | os.PathLike, preset: str, input_size: int, count: 
             continue
         labels.append(label)
     if not tensors:
-        raise ValueError(f"no readable photos in {folder}")
+        raise ValueError(f"none of the {len(picked)} photos picked from {folder} (of {count} asked for) is readable")
     return np.stack(tensors).astype(np.float32), np.asarray(labels, dtype=np.int64)
