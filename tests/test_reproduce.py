@@ -66,10 +66,13 @@ def test_table2_every_row_cache_and_reports(cifar_slice, tmp_path, capsys, monke
         assert row["reduction_vs_alexnet"] == pytest.approx(alexnet_bytes / row["compressed_bytes"])
         assert 0.0 <= row["top1"] <= row["top5"] <= 1.0
     # The compressed SqueezeNet rows are real .sqz files of exactly the reported size, readable back.
+    # Their headers name the classes (the folder's, in label order) and the preprocessing, so predict
+    # and evaluate need no flags.
     for row in rows[6:]:
         assert os.path.getsize(row["file"]) == row["compressed_bytes"] == sqz_breakdown(row["file"])["total"]
         model = read_sqz_model(row["file"])
         assert count_parameters(model) == rows[4]["compressed_bytes"] // 4
+        assert model.class_names == sorted(path.name for path in cifar_slice.iterdir()) and model.preprocess == "cifar"
     assert rows[8]["compressed_bytes"] < rows[6]["compressed_bytes"]  # 6 bits are smaller than 8
     assert first["runs_computed"] == 9 and first["runs_reused"] == 0
     # The reports: a markdown table with the stamp, and a csv with one line per row.
@@ -79,8 +82,14 @@ def test_table2_every_row_cache_and_reports(cifar_slice, tmp_path, capsys, monke
     with open(out / "table2.csv") as handle:
         table = list(csv.DictReader(handle))
     assert [int(line["compressed_bytes"]) for line in table] == [row["compressed_bytes"] for row in rows]
-    # A rerun with the same settings redoes nothing and reports the same rows.
-    second = _reproduce(capsys, *args)
+    # A rerun refuses to overwrite the reports and the .sqz files (committed ones, in the repository)...
+    report_before = (out / "table2.md").read_bytes()
+    assert main(["reproduce", *args]) == 2
+    error = capsys.readouterr().err.strip()
+    assert str(out / "table2.md") in error and "--force" in error and "\n" not in error
+    assert (out / "table2.md").read_bytes() == report_before
+    # ... and with --force redoes nothing and reports the same rows.
+    second = _reproduce(capsys, *args, "--force")
     assert second["runs_computed"] == 0 and second["runs_reused"] == 9
     assert [row["compressed_bytes"] for row in second["rows"]] == [row["compressed_bytes"] for row in rows]
     assert [row["top1"] for row in second["rows"]] == [row["top1"] for row in rows]
@@ -97,15 +106,32 @@ def test_design_space_and_bypass_reports(cifar_slice, tmp_path, capsys, monkeypa
         ("squeeze ratio", 0.125, 0.5), ("squeeze ratio", 0.25, 0.5), ("pct3x3", 0.5, 0.25), ("pct3x3", 0.5, 0.5)]
     sizes = [row["parameters"] for row in sweep["rows"]]
     assert sizes[0] < sizes[1] and sizes[2] < sizes[3]  # more squeeze filters, more 3x3 filters: bigger
-    assert sweep["runs_computed"] == 4
+    # Every point trains with the schedule's 2 seeds: 2 runs per point, summarised by mean and spread.
+    assert sweep["runs_computed"] == 8
+    for row in sweep["rows"]:
+        assert row["seeds"] == [0, 1] and len(row["top1_per_seed"]) == 2
+        assert row["top1"] == pytest.approx(sum(row["top1_per_seed"]) / 2)
+        assert row["top1_std"] == pytest.approx(abs(row["top1_per_seed"][0] - row["top1_per_seed"][1]) / 2 ** 0.5)
+    with open(out / "design_space.csv") as handle:
+        lines = list(csv.DictReader(handle))
+    assert [line["seeds"] for line in lines] == ["0;1"] * 4
+    assert [float(value) for value in lines[0]["top1_per_seed"].split(";")] == pytest.approx(
+        sweep["rows"][0]["top1_per_seed"], abs=1e-4)
+    assert float(lines[0]["top1_std"]) == pytest.approx(sweep["rows"][0]["top1_std"])
+    markdown = (out / "design_space.md").read_text()
+    assert "Top-1 (mean ± std)" in markdown and "sample standard deviation" in markdown
+    first = sweep["rows"][0]
+    assert f"{100 * first['top1']:.1f}% ± {100 * first['top1_std']:.1f}" in markdown
     # --cached-only trains nothing: it reports the finished runs and names the missing ones.
     partial = _reproduce(capsys, "bypass", *common, "--cached-only")
     assert [row["bypass"] for row in partial["rows"]] == ["none"] and partial["missing"] == ["simple", "complex"]
     assert partial["runs_computed"] == 0 and "not finished" in (out / "bypass.md").read_text().lower()
-    bypass = _reproduce(capsys, "bypass", *common)
+    bypass = _reproduce(capsys, "bypass", *common, "--force")  # replaces the --cached-only report
     vanilla, simple, complex_ = bypass["rows"]
     assert simple["parameters"] == vanilla["parameters"] < complex_["parameters"]
-    assert bypass["runs_computed"] == 2 and bypass["runs_reused"] == 1  # vanilla is the SR=0.125 sweep point
+    # Vanilla is the SR=0.125 sweep point: both of its seeds are reused, so the seed is in the key.
+    assert bypass["runs_computed"] == 4 and bypass["runs_reused"] == 2
+    assert vanilla["top1_per_seed"] == sweep["rows"][0]["top1_per_seed"]
     for name in ("design_space.md", "bypass.md"):
         assert "Command: `squeezenet reproduce" in (out / name).read_text()
     for name in ("design_space_sr.png", "design_space_pct3x3.png", "bypass.png"):
@@ -127,6 +153,17 @@ def test_imagenet_track_rows(published_net, imagenet_samples, tmp_path):
     # The re-encoding is lossless: the same predictions from a smaller file.
     assert reencoded["compressed_bytes"] < published["compressed_bytes"]
     assert (reencoded["top1"], reencoded["top5"]) == (published["top1"], published["top5"])
+    # It is `squeezenet compress --bits 8` of the .net, byte for byte, and every weight and bias is
+    # bit-identical to the published model's.
+    cli_file = tmp_path / "cli.sqz"
+    assert main(["compress", "--weights", str(published_net), "--bits", "8", "--out", str(cli_file)]) == 0
+    assert cli_file.read_bytes() == open(reencoded["file"], "rb").read()
+    assert reencoded["compressed_bytes"] == 542_720
+    from squeezenet.weights import load_model
+
+    original, decoded = load_model(published_net).state_dict(), read_sqz_model(reencoded["file"]).state_dict()
+    assert original.keys() == decoded.keys()
+    assert all(original[name].dtype == decoded[name].dtype and original[name].equal(decoded[name]) for name in original)
 
 
 def test_run_cache_reuses_and_redoes(tmp_path):
@@ -160,7 +197,8 @@ def test_per_class_subset(cifar_slice):
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
-    assert main(["reproduce", "table2", "--data", str(tmp_path / "missing"), "--schedule", "tiny"]) == 2
+    assert main(["reproduce", "table2", "--data", str(tmp_path / "missing"), "--schedule", "tiny",
+                 "--out", str(tmp_path / "reports"), "--results", str(tmp_path / "results")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("squeezenet reproduce: error:") and "missing" in error and "\n" not in error
 
@@ -213,3 +251,61 @@ def test_equal_time_schedule_trains_squeezenet_for_its_own_epochs(cifar_slice, t
                            splits, schedule, False)
     assert run.result["training"]["epochs"] == 2
     assert [record["epoch"] for record in run.result["training"]["history"]] == [1, 2]
+
+
+def _refusal(capsys, *args: str) -> str:
+    assert main(["reproduce", *args]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("squeezenet reproduce: error:") and "\n" not in error
+    return error
+
+
+def test_output_paths_are_checked_before_any_work(cifar_slice, tmp_path, capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    runs = tmp_path / "runs"
+    common = ("--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT), "--run-cache", str(runs))
+    error = _refusal(capsys, "design-space", *common, "--out", str(a_file))
+    assert "--out" in error and "is a file" in error
+    error = _refusal(capsys, "table2", *common, "--out", str(tmp_path / "reports"), "--results", str(a_file / "sub"))
+    assert "--results" in error and "cannot be created" in error
+    error = _refusal(capsys, "bypass", "--data", str(cifar_slice), "--schedule", "tiny", "--out", str(tmp_path / "reports"),
+                     "--run-cache", str(a_file))
+    assert "--run-cache" in error
+    error = _refusal(capsys, "bypass", *common, "--out", str(tmp_path / "reports"), "--cache-dir", str(a_file))
+    assert "--cache-dir" in error
+    # Nothing was read or trained: no run folder, no decoded-image cache, no report folder.
+    assert not runs.exists() and not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists()
+
+
+def test_cache_dir_is_the_decoded_image_cache(cifar_slice, tmp_path, capsys):
+    images, runs = tmp_path / "decoded", tmp_path / "runs"
+    result = _reproduce(capsys, "bypass", "--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT),
+                        "--out", str(tmp_path / "reports"), "--cache-dir", str(images), "--run-cache", str(runs),
+                        "--cached-only")
+    assert result["runs_computed"] == 0 and result["missing"] == ["none", "simple", "complex"]
+    assert any(images.iterdir())  # the decoded images went where --cache-dir says
+    assert not (tmp_path / "cache").exists()  # ... and not to the default cache
+
+
+def test_imagenet_options_come_in_pairs(cifar_slice, tmp_path, published_net, imagenet_samples, capsys):
+    common = ("table2", "--data", str(cifar_slice), "--schedule", "tiny", "--out", str(tmp_path / "reports"),
+              "--run-cache", str(tmp_path / "runs"))
+    error = _refusal(capsys, *common, "--imagenet-photos", str(imagenet_samples))
+    assert "--imagenet-photos needs --imagenet-net" in error
+    error = _refusal(capsys, *common, "--imagenet-net", str(published_net))
+    assert "--imagenet-net needs --imagenet-photos" in error
+    error = _refusal(capsys, *common, "--imagenet-sqz", str(published_net))
+    assert "--imagenet-sqz needs" in error
+    assert "table2 only" in _refusal(capsys, "bypass", *common[1:], "--imagenet-net", str(published_net))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_schedule_help_lists_every_schedule(capsys):
+    from squeezenet.reproduce.schedules import SCHEDULES
+
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, schedule in SCHEDULES.items():
+        assert schedule.summary and f"{name}: {' '.join(schedule.summary.split())}" in text

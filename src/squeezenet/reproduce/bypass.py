@@ -11,16 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from squeezenet.reproduce.report import markdown_table, write_csv, write_markdown, write_plot
+from squeezenet.reproduce.report import (
+    SEED_COLUMNS,
+    SEED_NOTE,
+    markdown_table,
+    seed_cells,
+    seed_columns,
+    write_csv,
+    write_markdown,
+    write_plot,
+)
 from squeezenet.reproduce.runs import MissingRun, RunCache
 from squeezenet.reproduce.training import Splits
-from squeezenet.reproduce.variants import train_variant
+from squeezenet.reproduce.variants import train_variant_seeds
 
-__all__ = ["BYPASS_ROWS", "bypass_report"]
+__all__ = ["BYPASS_ROWS", "REPORT_FILES", "bypass_report"]
 
 # (bypass kind, the paper's ImageNet top-1 / top-5 for it)
 BYPASS_ROWS = (("none", "57.5% / 80.3%"), ("simple", "60.4% / 82.5%"), ("complex", "58.8% / 82.0%"))
-COLUMNS = ["bypass", "parameters", "fp32_bytes", "top1", "top5", "val_images", "seconds", "paper_imagenet"]
+REPORT_FILES = ("bypass.md", "bypass.csv", "bypass.png")
+COLUMNS = ["bypass", "parameters", "fp32_bytes", *SEED_COLUMNS, "val_images", "seconds", "paper_imagenet"]
 
 
 def bypass_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp, show_progress: bool = False,
@@ -29,32 +39,38 @@ def bypass_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp
     for kind, paper in BYPASS_ROWS:
         log(f"bypass {kind}")
         try:
-            rows.append({**train_variant(cache, splits, schedule, bypass=kind, show_progress=show_progress),
-                         "paper_imagenet": paper})
+            row = {**train_variant_seeds(cache, splits, schedule, bypass=kind, show_progress=show_progress),
+                   "paper_imagenet": paper}
         except MissingRun:
             missing.append(kind)
+            continue
+        rows.append(row)
+        missing += [f"{kind} seed {seed}" for seed in row["missing_seeds"]]
     out.mkdir(parents=True, exist_ok=True)
     names = {"none": "Vanilla SqueezeNet", "simple": "SqueezeNet + simple bypass",
              "complex": "SqueezeNet + complex bypass"}
     table = markdown_table(
-        ["Architecture", "Parameters", "Model size (fp32)", "Top-1", "Top-5", "Paper (ImageNet top-1 / top-5)"],
-        [[names[row["bypass"]], f"{row['parameters']:,}", f"{row['fp32_bytes'] / 1e6:.2f} MB",
-          f"{100 * row['top1']:.1f}%", f"{100 * row['top5']:.1f}%", row["paper_imagenet"]] for row in rows])
-    training = (f"each trained {schedule.sweep_epochs} epoch(s) on {len(splits.sweep)} training images "
+        ["Architecture", "Parameters", "Model size (fp32)", "Seeds", "Top-1 per seed", "Top-1 (mean ± std)",
+         "Top-5 (mean)", "Paper (ImageNet top-1 / top-5)"],
+        [[names[row["bypass"]], f"{row['parameters']:,}", f"{row['fp32_bytes'] / 1e6:.2f} MB", *seed_cells(row),
+          f"{100 * row['top5']:.1f}%", row["paper_imagenet"]] for row in rows])
+    training = (f"each trained {schedule.sweep_epochs} epoch(s) with {schedule.sweep_seeds} seed(s) on {len(splits.sweep)} training images "
                 f"(schedule '{schedule.name}'), scored on {len(splits.val)} validation images")
     notes = (f"SqueezeNet-CIFAR v1.0 metaparameters (SR=0.125, pct3x3=0.5) with BatchNorm (complex bypass: after "
              f"each 1x1 bypass convolution too); {training}. "
-             "Shortened training: compare the ordering, not the absolute accuracy, with the paper's ImageNet numbers.")
-    chance = [names[row["bypass"]] for row in rows if row["top1"] <= 1.0 / 10 + 0.005]
+             "Shortened training: compare the ordering, not the absolute accuracy, with the paper's ImageNet numbers. "
+             + SEED_NOTE)
+    chance = [names[row["bypass"]] for row in rows if min(row["top1_per_seed"]) <= 1.0 / 10 + 0.005]
     if chance:
-        notes += (f" {', '.join(chance)}: at chance (10% top-1), its training collapsed under this schedule "
+        notes += (f" {', '.join(chance)}: at chance (10% top-1) for at least one seed, its training collapsed under this schedule "
                   f"(peak lr {schedule.sweep_lr}); the number says nothing about the architecture.")
     if missing:
         notes += f" Not finished when this report was written (--cached-only): {', '.join(missing)}."
     write_markdown(out / "bypass.md", "Bypass connections (Section 6, Table 3), reproduced on CIFAR-10", stamp,
                    [table, notes])
-    write_csv(out / "bypass.csv", rows, COLUMNS)
-    points = {names[row["bypass"]]: [(row["fp32_bytes"] / 1e6, 100 * row["top1"], row["bypass"])] for row in rows}
+    write_csv(out / "bypass.csv", [{**row, **seed_columns(row)} for row in rows], COLUMNS)
+    points = {names[row["bypass"]]: [(row["fp32_bytes"] / 1e6, 100 * row["top1"], row["bypass"],
+                                      None if row["top1_std"] is None else 100 * row["top1_std"])] for row in rows}
     write_plot(out / "bypass.png", points, title="SqueezeNet bypass variants", xlabel="model size, fp32 (MB)",
                ylabel="validation top-1 (%)", stamp=stamp, subtitle=f"CIFAR-10, {training}", logx=False)
     return {"rows": rows, "missing": missing, "markdown": str(out / "bypass.md"), "csv": str(out / "bypass.csv"),

@@ -125,13 +125,15 @@ def max_gap_for(module: nn.Module) -> int:
     return 31 if isinstance(module, nn.Linear) else 15
 
 
-def write_compressed(path: Path, model: nn.Module, quantizations: dict, bits: dict[str, int], coder: str) -> dict:
-    """Write the quantized ``model`` as a .sqz file; returns its exact byte breakdown."""
+def write_compressed(path: Path, model: nn.Module, quantizations: dict, bits: dict[str, int], coder: str, *,
+                     classes: list[str] | None = None, preprocess: str | None = None) -> dict:
+    """Write the quantized ``model`` as a .sqz file, with the class names and input preprocessing that
+    ``squeezenet predict`` / ``evaluate`` read from its header; returns its exact byte breakdown."""
     layers, widths = [], []
     for name, module in weight_layers(model):
         layers.append(to_sparse_layer(quantizations[name], module.bias, max_gap_for(module)))
         widths.append(bits[name])
-    return write_sqz(path, model.spec.to_dict(), layers, widths, coder)
+    return write_sqz(path, model.spec.to_dict(), layers, widths, coder, classes=classes, preprocess=preprocess)
 
 
 def sparse_fp32_bytes(model: nn.Module) -> int:

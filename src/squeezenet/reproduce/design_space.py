@@ -11,17 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from squeezenet.reproduce.report import markdown_table, write_csv, write_markdown, write_plot
+from squeezenet.reproduce.report import (
+    SEED_COLUMNS,
+    SEED_NOTE,
+    markdown_table,
+    seed_cells,
+    seed_columns,
+    write_csv,
+    write_markdown,
+    write_plot,
+)
 from squeezenet.reproduce.runs import MissingRun, RunCache
 from squeezenet.reproduce.training import Splits
-from squeezenet.reproduce.variants import train_variant
+from squeezenet.reproduce.variants import train_variant_seeds
 
-__all__ = ["SQUEEZE_RATIOS", "PCT3X3_VALUES", "PCT3X3_SWEEP_SQUEEZE_RATIO", "design_space_report"]
+__all__ = ["REPORT_FILES", "SQUEEZE_RATIOS", "PCT3X3_VALUES", "PCT3X3_SWEEP_SQUEEZE_RATIO", "design_space_report"]
 
 SQUEEZE_RATIOS = (0.125, 0.25, 0.5, 0.75, 1.0)
 PCT3X3_VALUES = (0.01, 0.125, 0.25, 0.5, 0.75, 0.99)
 PCT3X3_SWEEP_SQUEEZE_RATIO = 0.5
-COLUMNS = ["sweep", "squeeze_ratio", "pct3x3", "parameters", "fp32_bytes", "top1", "top5", "val_images", "seconds"]
+REPORT_FILES = ("design_space.md", "design_space.csv", "design_space_sr.png", "design_space_pct3x3.png")
+COLUMNS = ["sweep", "squeeze_ratio", "pct3x3", "parameters", "fp32_bytes", *SEED_COLUMNS, "val_images", "seconds"]
 
 
 def design_space_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp, show_progress: bool = False,
@@ -32,34 +42,38 @@ def design_space_report(splits: Splits, schedule, cache: RunCache, *, out: Path,
     for sweep, ratio, share in points:
         log(f"{sweep}: SR {ratio}, pct3x3 {share}")
         try:
-            rows.append({"sweep": sweep, **train_variant(cache, splits, schedule, squeeze_ratio=ratio, pct3x3=share,
-                                                         show_progress=show_progress)})
+            row = {"sweep": sweep, **train_variant_seeds(cache, splits, schedule, squeeze_ratio=ratio, pct3x3=share,
+                                                         show_progress=show_progress)}
         except MissingRun:
             missing.append(f"SR {ratio} / pct3x3 {share}")
+            continue
+        rows.append(row)
+        missing += [f"SR {ratio} / pct3x3 {share} seed {seed}" for seed in row["missing_seeds"]]
     out.mkdir(parents=True, exist_ok=True)
-    training = (f"each variant trained {schedule.sweep_epochs} epoch(s) on "
+    training = (f"each variant trained {schedule.sweep_epochs} epoch(s) with {schedule.sweep_seeds} seed(s) on "
                 f"{len(splits.sweep)} training images (schedule '{schedule.name}'), scored on {len(splits.val)} "
                 f"validation images")
     table = markdown_table(
-        ["Sweep", "SR", "pct3x3", "Parameters", "Model size (fp32)", "Top-1", "Top-5"],
+        ["Sweep", "SR", "pct3x3", "Parameters", "Model size (fp32)", "Seeds", "Top-1 per seed", "Top-1 (mean ± std)",
+         "Top-5 (mean)"],
         [[row["sweep"], row["squeeze_ratio"], row["pct3x3"], f"{row['parameters']:,}",
-          f"{row['fp32_bytes'] / 1e6:.2f} MB", f"{100 * row['top1']:.1f}%", f"{100 * row['top5']:.1f}%"]
+          f"{row['fp32_bytes'] / 1e6:.2f} MB", *seed_cells(row), f"{100 * row['top5']:.1f}%"]
          for row in rows])
     notes = (f"SqueezeNet-CIFAR (32x32, BatchNorm, folded for the size) with v1.0's base_e=128, incr_e=128, freq=2; "
              f"(a) SR sweep at pct3x3=0.5, (b) pct3x3 sweep at SR={PCT3X3_SWEEP_SQUEEZE_RATIO} (the paper's "
              f"Section 5.3 setting). Shortened training: {training}. The paper trained each point on ImageNet to "
-             "convergence; here only the trend is comparable, not the absolute accuracy.")
+             "convergence; here only the trend is comparable, not the absolute accuracy. " + SEED_NOTE)
     if missing:
         notes += f" Not finished when this report was written (--cached-only): {', '.join(missing)}."
     write_markdown(out / "design_space.md", "Design space (Section 5, Figure 2), reproduced on CIFAR-10", stamp,
                    [table, notes, "Plots: `design_space_sr.png`, `design_space_pct3x3.png`."])
-    write_csv(out / "design_space.csv", rows, COLUMNS)
+    write_csv(out / "design_space.csv", [{**row, **seed_columns(row)} for row in rows], COLUMNS)
     subtitle = f"CIFAR-10, {training}"
     plots = {}
     for sweep, key, filename, label in (("squeeze ratio", "squeeze_ratio", "design_space_sr.png", "SR"),
                                         ("pct3x3", "pct3x3", "design_space_pct3x3.png", "pct3x3")):
-        points = [(row["fp32_bytes"] / 1e6, 100 * row["top1"], f"{label}={row[key]}") for row in rows
-                  if row["sweep"] == sweep]
+        points = [(row["fp32_bytes"] / 1e6, 100 * row["top1"], f"{label}={row[key]}",
+                   None if row["top1_std"] is None else 100 * row["top1_std"]) for row in rows if row["sweep"] == sweep]
         fixed = "pct3x3=0.5" if key == "squeeze_ratio" else f"SR={PCT3X3_SWEEP_SQUEEZE_RATIO}"
         write_plot(out / filename, {f"{label} sweep ({fixed})": points},
                    title=f"SqueezeNet design space: {label} vs accuracy", xlabel="model size, fp32 (MB)",

@@ -50,7 +50,8 @@ from squeezenet.safe_io import atomic_write_bytes
 from squeezenet.train import training_model_from_spec
 from squeezenet.weights import load_model, save_checkpoint
 
-__all__ = ["ROW_GROUPS", "Table2Plan", "TABLE2_PLAN", "table2_rows"]
+__all__ = ["ROW_GROUPS", "REPORT_FILES", "Table2Plan", "TABLE2_PLAN", "table2_rows", "table2_report",
+           "result_file_names"]
 
 ROW_GROUPS = ("alexnet", "squeezenet")
 
@@ -156,13 +157,33 @@ def _deep_compressed(cache: RunCache, name: str, parent, bits_values, coders, sp
         files = {}
         for coder in coders:
             path = folder / f"{name}-{coder}.sqz"
-            breakdown = write_compressed(path, model, quantizations, bits, coder)
+            breakdown = write_compressed(path, model, quantizations, bits, coder, **_header(splits))
             decoded = read_sqz_model(path)
             files[coder] = {"file": path.name, "bytes": path.stat().st_size, "breakdown": breakdown,
                             **accuracy(decoded, splits.val)}
         return {"bits": bits, "files": files, "nonzero_fraction": nonzero_fraction(model)}
 
     return cache.run(name, settings, compute)
+
+
+def _header(splits: Splits) -> dict:
+    """What a .sqz of this reproduction records about its inputs: the training folder's class names
+    (label order) and the preprocessing the models were trained with."""
+    return {"classes": list(splits.train.class_names), "preprocess": splits.train.preset}
+
+
+def _copy_with_header(source: Path, target: Path, header: dict) -> int:
+    """Copy a run's .sqz to ``target``; a file from a run made before .sqz files carried class names
+    gets them now (header only, the layers unchanged). Returns the bytes written."""
+    from squeezenet.compress.sqz import decode_sqz
+    from squeezenet.compress.relabel import relabel_sqz_bytes
+
+    data = source.read_bytes()
+    metadata = decode_sqz(data)[2]
+    if metadata.get("classes") != header["classes"] or metadata.get("preprocess") != header["preprocess"]:
+        data = relabel_sqz_bytes(data, **header)
+    atomic_write_bytes(target, data)
+    return len(data)
 
 
 def _svd(cache: RunCache, name: str, parent, rank: int, layers, splits: Splits, schedule, show_progress: bool):
@@ -279,14 +300,30 @@ def table2_rows(splits: Splits, schedule, cache: RunCache, *, groups=ROW_GROUPS,
                 file = None
                 if results_dir is not None:
                     results_dir.mkdir(parents=True, exist_ok=True)
-                    target = results_dir / f"squeezenet_cifar_dc{bits}bit_{coder}.sqz"
-                    atomic_write_bytes(target, (compressed.folder / entry["file"]).read_bytes())
+                    target = results_dir / result_file_name(bits, coder)
+                    size = _copy_with_header(compressed.folder / entry["file"], target, _header(splits))
+                    entry = {**entry, "bytes": size}  # the file as written, header included
                     file = str(target)
                 rows.append(_row("SqueezeNet", label + (" (beyond paper)" if beyond else ""), f"{bits} bit",
                                  original, entry["bytes"], alexnet_bytes, entry, file=file,
                                  note=f"{100 * compressed.result['nonzero_fraction']:.1f}% weights kept"))
     return rows
 
+
+def result_file_name(bits: int, coder: str) -> str:
+    """The name under ``--results`` of the compressed SqueezeNet at ``bits`` with ``coder``."""
+    return f"squeezenet_cifar_dc{bits}bit_{coder}.sqz"
+
+
+def result_file_names(groups=ROW_GROUPS, plan: Table2Plan | None = None) -> list[str]:
+    """Every file ``table2_rows`` writes under ``--results`` for these row groups."""
+    plan = plan if plan is not None else TABLE2_PLAN
+    if "squeezenet" not in groups:
+        return []
+    return [result_file_name(bits, coder) for bits in plan.squeezenet_bits for coder in plan.squeezenet_coders]
+
+
+REPORT_FILES = ("table2.md", "table2.csv")
 
 TABLE2_COLUMNS = ["track", "architecture", "approach", "data_type", "original_bytes", "compressed_bytes",
                   "reduction_vs_alexnet", "top1", "top5", "file", "note"]

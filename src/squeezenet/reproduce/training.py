@@ -18,7 +18,7 @@ from torch import nn
 from squeezenet.train import config_for_preset, evaluate_accuracy, train_model
 from squeezenet.training_data import ImageSet, epoch_batches, load_image_folder, to_model_input
 
-__all__ = ["SQUEEZENET_RECIPE", "Splits", "load_splits", "per_class", "fit", "accuracy", "data_settings", "calibration_inputs"]
+__all__ = ["SQUEEZENET_RECIPE", "Splits", "load_splits", "check_data_arguments", "per_class", "fit", "accuracy", "data_settings", "calibration_inputs"]
 
 
 # Recorded in the settings of every SqueezeNet training (so its cache key follows the recipe).
@@ -51,14 +51,22 @@ def per_class(images: ImageSet, count: int | None) -> ImageSet:
     )
 
 
-def load_splits(data: str | Path, schedule, *, val_split: int, show_progress: bool) -> Splits:
-    """Read the ImageFolder at ``data`` once (decoded-image cache) and cut the schedule's subsets."""
+def check_data_arguments(data: str | Path, val_split: int) -> Path:
+    """The data folder as a Path, after the checks that need no image read."""
     root = Path(data)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
     if val_split < 1:
         raise ValueError(f"the validation split must hold at least 1 image per class, got {val_split}")
-    train, val = load_image_folder(root, preset="cifar", image_size=32, val_split=val_split,
+    return root
+
+
+def load_splits(data: str | Path, schedule, *, val_split: int, show_progress: bool,
+                cache_dir: str | Path | None = None) -> Splits:
+    """Read the ImageFolder at ``data`` once and cut the schedule's subsets. ``cache_dir``: the
+    decoded-image cache, as ``squeezenet train --cache-dir`` (None: its default folder)."""
+    root = check_data_arguments(data, val_split)
+    train, val = load_image_folder(root, preset="cifar", image_size=32, val_split=val_split, cache_dir=cache_dir,
                                    show_progress=show_progress)
     return Splits(
         train=per_class(train, schedule.train_per_class),
