@@ -58,3 +58,36 @@ def published_model(published_net: Path):
     from squeezenet.weights import load_model
 
     return load_model(published_net)
+
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def cifar_slice(folder: Path, classes=CIFAR_CLASSES, per_class: int = 10, *, from_end: bool = False) -> Path:
+    """An ImageFolder of symlinks to ``per_class`` real CIFAR-10 images of each of ``classes``
+    (the first ones of each class, or with ``from_end`` the last ones: the validation split's)."""
+    for name in classes:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        images = sorted((_require(CIFAR_TRAIN) / name).iterdir())
+        for source in images[-per_class:] if from_end else images[:per_class]:
+            (folder / name / source.name).symlink_to(source)
+    return folder
+
+
+@pytest.fixture
+def cli(capsys):
+    """The command line run in this process as a user types it: ``cli("evaluate", "--weights", ...)``
+    returns (exit status, the JSON object of the last stdout line, or None when there is none)."""
+    import json
+
+    from squeezenet.cli import main
+
+    def run(*args) -> tuple[int, dict | None]:
+        status = main([str(arg) for arg in args])
+        lines = capsys.readouterr().out.strip().splitlines()
+        try:
+            return status, json.loads(lines[-1]) if lines else None
+        except json.JSONDecodeError:
+            return status, None
+
+    return run

@@ -44,6 +44,24 @@ def export_onnx(model: nn.Module, path: str | os.PathLike) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
+    _write_metadata(path, model)
+
+
+def _write_metadata(path: str | os.PathLike, model: nn.Module) -> None:
+    """Store the input preset and the class names in the file, so that evaluating the .onnx file
+    alone (``squeezenet evaluate --weights model.onnx``) preprocesses and labels as the model did."""
+    import json
+
+    import onnx
+
+    from squeezenet.data import default_preprocess
+
+    graph = onnx.load(str(path))
+    metadata = {"preprocess": default_preprocess(model)}
+    if getattr(model, "class_names", None) is not None:
+        metadata["classes"] = json.dumps(list(model.class_names))
+    onnx.helper.set_model_props(graph, metadata)
+    onnx.save(graph, str(path))
 
 
 def onnx_session(path: str | os.PathLike, *, threads: int | None = None):
