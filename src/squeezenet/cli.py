@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import import_module
 
@@ -96,13 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
             OSError, EOFError) as error:
         return _fail(f"squeezenet {args.command}: error: {_one_line(error)}", args.json)
-    if args.json:
-        print(json.dumps(result, sort_keys=False))
-    elif args.summarize is not None:
-        args.summarize(result)
-    else:
-        for key, value in result.items():
-            print(f"{key}: {value}")
+    try:
+        if args.json:
+            print(json.dumps(result, sort_keys=False))
+        elif args.summarize is not None:
+            args.summarize(result)
+        else:
+            for key, value in result.items():
+                print(f"{key}: {value}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left early (`squeezenet info ... | head`): stop quietly, as Unix tools do; stdout
+        # goes to /dev/null so that Python's own flush at exit does not raise again.
+        sys.stdout = open(os.devnull, "w")
     return 0
 
 
