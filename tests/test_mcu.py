@@ -1,0 +1,150 @@
+"""The exported engine on an emulated Cortex-M7: same logits as the host build, to the bit, in the RAM it claims.
+
+The firmware layout is checked on a committed CIFAR model (32x32); the emulation runs a narrow
+32x32 SqueezeNet of the same layout (Fires a sixteenth as wide: a few million instructions per image,
+where the committed model takes about 313 million) on two real photos, so it stays a check of seconds.
+The committed model's emulation and the ImageNet model are left to benchmarks/bench_small_processor.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from squeezenet.export.c99.check import compile_check_binary, run_check_binary
+from squeezenet.export.c99.export import export_c
+from squeezenet.export.photos import photo_batch
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None or importlib.util.find_spec("ziglang") is None
+    or importlib.util.find_spec("unicorn") is None, reason="needs gcc and the mcu extra (ziglang, unicorn)")
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "results" / "cifar10" / "squeezenet_cifar_dc6bit_huffman.sqz"
+PHOTOS = ROOT.parent / "shared" / "data" / "cifar10" / "train"
+# The host build of the parity harness with the firmware's float settings: no fused multiply-add.
+HOST_FLAGS = ("-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Werror")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    if not WEIGHTS.is_file() or not PHOTOS.is_dir():
+        pytest.skip("needs the committed CIFAR model and the CIFAR photos")
+    folder = tmp_path_factory.mktemp("c")
+    export_c(WEIGHTS, folder, command=f"squeezenet export --format c --weights {WEIGHTS} --out {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def firmware(exported, tmp_path_factory):
+    from squeezenet.export.mcu import build_firmware, ram_budget
+
+    return build_firmware(exported, tmp_path_factory.mktemp("firmware"), ram_bytes=ram_budget(exported))
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory):
+    """(export folder, firmware) of a narrow CIFAR SqueezeNet with seeded weights: real arithmetic,
+    a few million instructions per image."""
+    import torch
+
+    from squeezenet.export.mcu import build_firmware, ram_budget
+    from squeezenet.models import squeezenet_cifar
+    from squeezenet.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    model = squeezenet_cifar(base_e=8, incr_e=8).eval()
+    folder = tmp_path_factory.mktemp("narrow")
+    save_checkpoint(folder / "narrow.pth", model)
+    export_c(folder / "narrow.pth", folder / "c", command="squeezenet export --format c --weights narrow.pth")
+    return folder / "c", build_firmware(folder / "c", folder / "firmware", ram_bytes=ram_budget(folder / "c"))
+
+
+def test_thumb_instruction_lengths():
+    from squeezenet.export.mcu import thumb_instruction_count
+
+    # movs r0, #1 (16-bit); movw r0, #4 (32-bit, 0xF240); bl (32-bit, 0xF000 0xF80E); bx lr (16-bit)
+    code = struct.pack("<6H", 0x2001, 0xF240, 0x0004, 0xF000, 0xF80E, 0x4770)
+    assert thumb_instruction_count(code) == 4
+    # ldr.w (first halfword 0xF8D0) and a 0b11101 prefix (0xE92D push.w) are 32-bit too
+    assert thumb_instruction_count(struct.pack("<4H", 0xF8D0, 0x0000, 0xE92D, 0x4000)) == 2
+    # b (16-bit, 0xE7FE: top bits 0b11100) is not a prefix
+    assert thumb_instruction_count(struct.pack("<2H", 0xE7FE, 0xE7FE)) == 2
+
+
+def test_firmware_layout(firmware, exported):
+    from squeezenet.export.mcu import model_constants, read_elf
+
+    constants = model_constants(exported)
+    sections = firmware.section_bytes
+    # Weights in flash, buffers in RAM, nothing else in RAM that the export did not announce.
+    assert sections[".rodata"] >= constants["WEIGHT_BYTES"]
+    assert firmware.flash_used < firmware.flash_bytes
+    assert constants["RAM_BYTES"] <= sections[".bss"] + sections[".data"] <= constants["RAM_BYTES"] + 64
+    assert sections[".noinit"] >= 4 * (constants["INPUT_FLOATS"] + constants["NUM_CLASSES"])
+    assert 0 <= firmware.static_ram - (sections[".data"] + sections[".bss"] + sections[".noinit"]) < 16  # padding
+    assert firmware.static_ram + firmware.stack_bytes == firmware.ram_bytes
+    assert firmware.symbols["stack_top"] == firmware.ram_origin + firmware.ram_bytes
+    for name in ("input", "logits", "status"):
+        assert firmware.ram_origin <= firmware.symbols[name] < firmware.symbols["stack_limit"]
+    elf = read_elf(firmware.elf)
+    initial_stack, reset = struct.unpack("<2I", elf.section_bytes(".vectors")[:8])
+    assert initial_stack == firmware.symbols["stack_top"] and reset == firmware.symbols["reset"]
+    assert reset & 1  # a Thumb address, as the M profile requires
+
+
+def test_emulated_logits_are_bit_identical_to_the_host_build(narrow, tmp_path):
+    from squeezenet.export.mcu import run_firmware
+
+    exported, firmware = narrow
+    images, _ = photo_batch(PHOTOS, "cifar", 32, 2)
+    logits, stats = run_firmware(firmware, images)
+
+    binary = tmp_path / "predict"
+    compile_check_binary(exported, binary, HOST_FLAGS)
+    host = run_check_binary(binary, images, firmware.num_classes)
+    assert logits.shape == host.shape == (len(images), firmware.num_classes)
+    assert np.array_equal(logits.view(np.uint32), host.view(np.uint32))
+    assert not np.array_equal(logits[0], logits[1])  # two photos, two answers: the input did reach the chip
+
+    # The same work per image (the engine has no data-dependent branches beyond ReLU) and a
+    # measured stack that fits in what the linker left.
+    assert stats.instructions[0] > 1_000_000
+    assert abs(stats.instructions[0] - stats.instructions[1]) < stats.instructions[0] // 100
+    assert 0 < stats.stack_high_water < stats.stack_bytes
+
+
+def test_ram_budget_too_small_is_refused_in_one_line(exported, tmp_path):
+    from squeezenet.export.mcu import build_firmware, ram_budget
+
+    with pytest.raises(ValueError, match=r"^firmware does not fit RAM: section '\.[a-z]+' onward overflows it by \d+ bytes$"):
+        build_firmware(exported, tmp_path, ram_bytes=ram_budget(exported) - 16 * 1024)
+
+
+def test_flash_too_small_is_refused(exported, tmp_path):
+    from squeezenet.export.mcu import build_firmware, ram_budget
+
+    with pytest.raises(ValueError, match=r"^firmware does not fit FLASH"):
+        build_firmware(exported, tmp_path, ram_bytes=ram_budget(exported), flash_bytes=256 * 1024)
+
+
+def test_access_beyond_the_mapped_ram_faults_with_the_address(narrow):
+    """Map 4 KiB less RAM than the firmware was linked for (less than its stack, so the buffers are still
+    there): its first stack push lands past the end."""
+    import dataclasses
+
+    from squeezenet.export.mcu import run_firmware
+
+    _, firmware = narrow
+    shrunk = dataclasses.replace(firmware, ram_bytes=firmware.ram_bytes - 4096)
+    images = np.zeros((1, 3, 32, 32), dtype=np.float32)
+    top = firmware.symbols["stack_top"]
+    with pytest.raises(ValueError, match=r"^firmware write of 4 bytes at 0x([0-9A-F]{8}), outside flash") as error:
+        run_firmware(shrunk, images)
+    address = int(error.value.args[0].split(" at 0x")[1][:8], 16)
+    assert top - 4096 <= address < top
