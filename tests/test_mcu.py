@@ -148,3 +148,19 @@ def test_access_beyond_the_mapped_ram_faults_with_the_address(narrow):
         run_firmware(shrunk, images)
     address = int(error.value.args[0].split(" at 0x")[1][:8], 16)
     assert top - 4096 <= address < top
+
+
+def test_cli_target_cortex_m7_builds_firmware_and_refuses_what_does_not_fit(cli, tmp_path):
+    status, result = cli("export", "--format", "c", "--target", "cortex-m7", "--weights", WEIGHTS, "--out",
+                         tmp_path / "small-ram", "--ram-bytes", 400_000, "--json")
+    assert status == 2 and result["error"].endswith("firmware does not fit RAM: section '.bss' onward overflows "
+                                                    "it by 478168 bytes")
+    assert not (tmp_path / "small-ram").exists()  # nothing half-made is left
+    status, result = cli("export", "--format", "c", "--target", "cortex-m7", "--weights", WEIGHTS, "--out",
+                         tmp_path / "fits", "--json")
+    assert status == 0 and (tmp_path / "fits" / "cortex-m7" / "firmware.elf").is_file()
+    assert result["ram_budget_bytes"] % 4096 == 0 and result["static_ram_bytes"] < result["ram_budget_bytes"]
+    assert result["flash_used_bytes"] > result["weight_bytes"]
+    status, result = cli("export", "--format", "onnx", "--target", "cortex-m7", "--weights", WEIGHTS, "--out",
+                         tmp_path / "m.onnx", "--json")
+    assert status == 2 and "needs --format c" in result["error"]

@@ -11,6 +11,7 @@ logits with PyTorch's on photos of that folder. Nothing half-written is ever lef
 from __future__ import annotations
 
 import shlex
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def add_parser(subparsers):
     parser.add_argument("--check-images", type=int, default=None,
                         help="photos of --calibration-data on which int8 is compared with fp32, or the C build "
                              f"with PyTorch ({_DEFAULT_CHECK_IMAGES}); onnx-int8 and c only")
+    parser.add_argument("--target", choices=("host", "cortex-m7"), default="host",
+                        help="c only: cortex-m7 also cross-compiles a bare-metal firmware with zig (pip install "
+                             "'squeezenet[mcu]') into OUT/cortex-m7/ and, with --calibration-data, runs it in the "
+                             "unicorn emulator against the host build")
+    parser.add_argument("--ram-bytes", type=int, help="cortex-m7: the RAM region (default: what the model needs, "
+                        "rounded up to 4 KiB); a model that does not fit is refused")
+    parser.add_argument("--flash-bytes", type=int, help="cortex-m7: the flash region (default 2 MiB)")
+    parser.add_argument("--emulate-images", type=int,
+                        help="cortex-m7: photos of --calibration-data run in the emulator (default 1)")
     return parser
 
 
@@ -128,6 +138,7 @@ def _check_arguments(args) -> None:
                          f"{_CHECK_IMAGES} inputs)")
     if args.check_images is not None and not args.calibration_data:
         raise ValueError("--check-images needs --calibration-data DIR (the photos to check on)")
+    _check_target_arguments(args)
     args.calibration_images = _at_least_one("--calibration-images", args.calibration_images, _DEFAULT_CALIBRATION_IMAGES)
     args.check_images = _at_least_one("--check-images", args.check_images, _DEFAULT_CHECK_IMAGES)
     from squeezenet.export.c99.export import C_FILES
@@ -140,6 +151,19 @@ def _check_arguments(args) -> None:
     if args.format == "c" and suffix in _MODEL_FILE_SUFFIXES:
         raise ValueError(f"--format c writes a folder ({', '.join(C_FILES)}); --out {args.out} names a "
                          f"{suffix} file")
+
+
+def _check_target_arguments(args) -> None:
+    if args.target != "host" and args.format != "c":
+        raise ValueError(f"--target {args.target} builds the C engine: it needs --format c")
+    for flag, value in (("--ram-bytes", args.ram_bytes), ("--flash-bytes", args.flash_bytes),
+                        ("--emulate-images", args.emulate_images)):
+        if value is not None and args.target == "host":
+            raise ValueError(f"{flag} applies to --target cortex-m7 only")
+        if value is not None and value < (0 if flag == "--emulate-images" else 1):
+            raise ValueError(f"{flag} must be at least {0 if flag == '--emulate-images' else 1}, got {value}")
+    if args.emulate_images and not args.calibration_data:
+        raise ValueError("--emulate-images needs --calibration-data DIR (the photos to run on the chip)")
 
 
 def _at_least_one(flag: str, value: int | None, default: int) -> int:
@@ -157,11 +181,34 @@ def run(args) -> dict:
         from squeezenet.export.compressed import compressed_model
 
         compressed = compressed_model(args.weights, args.arch)
+        existed = Path(args.out).exists()
         result = export_c(args.weights, args.out, command=_command_line(args), arch=args.arch, compressed=compressed)
         if args.calibration_data:
             result.update(_check_c(args, compressed))
+        if args.target == "cortex-m7":
+            try:
+                result.update(_build_cortex_m7(args, compressed))
+            except ValueError:
+                if not existed:  # a model that does not fit leaves no half-made export behind
+                    shutil.rmtree(args.out, ignore_errors=True)
+                raise
         return result
     return _run_onnx(args)
+
+
+def _build_cortex_m7(args, compressed) -> dict:
+    """The firmware, and with --calibration-data its emulated logits against the host build's."""
+    from squeezenet.export.mcu.target import build_target
+    from squeezenet.export.photos import photo_batch
+
+    images = None
+    count = 1 if args.emulate_images is None else args.emulate_images
+    if args.calibration_data and count:
+        spec = compressed.spec
+        images, _ = photo_batch(args.calibration_data, compressed.preprocess, spec["input_size"], count,
+                                on_bad_image=args.on_bad_image)
+    return build_target(args.out, ram_bytes=args.ram_bytes, flash_bytes=args.flash_bytes or 2 * 1024 * 1024,
+                        images=images)
 
 
 def _check_c(args, compressed) -> dict:
@@ -212,6 +259,8 @@ def _readable(value) -> str:
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
         return ", ".join(_readable(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_readable(item)}" for key, item in value.items())
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
