@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_section  # noqa: E402
 
 from squeezenet.compress.entropy import CODERS  # noqa: E402
-from squeezenet.compress.pipeline import CompressionSettings, compress_model  # noqa: E402
+from squeezenet.compress.pipeline import CompressionRecipe, compress_model  # noqa: E402
 from squeezenet.compress.sqz import read_sqz_model  # noqa: E402
 from squeezenet.weights import load_model  # noqa: E402
 
@@ -64,7 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for coder in CODERS:
             out = Path(folder) / f"{coder}.sqz"
-            settings = CompressionSettings(bits=8, coder=coder)
+            settings = CompressionRecipe(bits=8, coder=coder)
             compress_seconds = median_seconds(lambda: compress_model(model, settings, out), max(1, args.runs // 2))
             result = compress_model(model, settings, out)
             read_sqz_model(out)  # first call pays one-time imports
@@ -76,7 +76,7 @@ def main() -> None:
             if coder == "fixed":
                 continue
             for max_gap in (15, 63, 255, 4095):
-                fixed_gap = compress_model(model, CompressionSettings(bits=8, coder=coder, max_gaps=(max_gap,)))
+                fixed_gap = compress_model(model, CompressionRecipe(bits=8, coder=coder, gap_candidates=(max_gap,)))
                 gap_rows.append((coder, str(max_gap), fixed_gap.breakdown["indices"], fixed_gap.breakdown["total"]))
             gap_rows.append((coder, "best per layer", result.breakdown["indices"], result.breakdown["total"]))
             if coder == "ans":

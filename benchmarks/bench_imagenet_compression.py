@@ -36,18 +36,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from report import write_section  # noqa: E402
 
-from squeezenet.compress.pipeline import encode_layers  # noqa: E402
-from squeezenet.compress.presets import (  # noqa: E402
-    PRESETS,
-    calibration_split,
-    compress_with_preset,
-    preset_sensitivity,
-    round_to_float16,
-)
-from squeezenet.compress.quantize import LayerQuantization, quantize_model  # noqa: E402
+from squeezenet.compress.allocation import calibration_sensitivity  # noqa: E402
+from squeezenet.compress.calibration import CalibrationImages, calibration_split  # noqa: E402
+from squeezenet.compress.pipeline import compress_model, encode_model  # noqa: E402
+from squeezenet.compress.presets import COMPRESSION_RECIPES  # noqa: E402
+from squeezenet.compress.quantize import LayerQuantization, quantize_model, round_to_float16  # noqa: E402
 from squeezenet.data import CAFFE_MEAN_BGR, find_images, load_rgb  # noqa: E402
 from squeezenet.models import weight_layers  # noqa: E402
-from squeezenet.compress.sqz import read_sqz_model, write_sqz  # noqa: E402
+from squeezenet.compress.sqz import read_sqz_model  # noqa: E402
 from squeezenet.safe_io import atomic_write_bytes  # noqa: E402
 from squeezenet.weights import cache_dir, load_model  # noqa: E402
 
@@ -104,14 +100,13 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor, 
     }
 
 
-def write_file(model: torch.nn.Module, quantizations: dict[str, LayerQuantization], path: Path, preset) -> dict:
-    """Write the .sqz file; returns its byte breakdown (``total`` is the file size)."""
-    layers = encode_layers(model, quantizations, preset.coder)  # as `squeezenet compress` writes them
-    bits = [quantizations[name].bits for name, _ in weight_layers(model)]
+def write_file(model: torch.nn.Module, quantizations: dict[str, LayerQuantization], path: Path, recipe) -> dict:
+    """Write the .sqz file as `squeezenet compress` writes it; returns its byte breakdown (``total`` is the file size)."""
+    encoded = encode_model(model, quantizations, recipe)
     path.parent.mkdir(parents=True, exist_ok=True)
-    breakdown = write_sqz(path, model.spec.to_dict(), layers, bits, preset.coder)
-    assert breakdown["total"] == path.stat().st_size
-    return breakdown
+    atomic_write_bytes(path, encoded.data)
+    assert encoded.breakdown["total"] == path.stat().st_size
+    return encoded.breakdown
 
 
 def main() -> None:
@@ -125,7 +120,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared, busy machine")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    preset = PRESETS["imagenet-small"]
+    preset = COMPRESSION_RECIPES["imagenet-small"]
+    recipe, allocation = preset.recipe, preset.recipe.allocation
 
     photos = find_images(PHOTOS)
     images = warped_photos(photos.paths)
@@ -147,7 +143,7 @@ def main() -> None:
             size, breakdown, decoded = NET.stat().st_size, None, model
         else:
             path = sqz_path or cache_dir() / "bench_imagenet" / "scratch.sqz"
-            breakdown = write_file(model, quantizations, path, preset)
+            breakdown = write_file(model, quantizations, path, recipe)
             size, decoded = breakdown["total"], read_sqz_model(path)
         out = teacher_out if quantizations is None else logits_of(decoded, images)
         points[name] = {
@@ -181,13 +177,13 @@ def main() -> None:
             quantizations = round_to_float16(model, quantize_model(teacher, widths))
             record(name, model, quantizations, {"kind": "uniform", "bits": widths})
 
-    calibration_images = images[torch.tensor(calibration)]
-    sensitivity_cache = cache_dir() / "bench_imagenet" / f"sensitivity_{preset.sensitivity_every}_{'-'.join(map(str, preset.candidate_bits))}.json"
+    calibration_set = CalibrationImages(images[torch.tensor(calibration)], caffe_input, CROP)
+    sensitivity_cache = cache_dir() / "bench_imagenet" / f"sensitivity_{allocation.sensitivity_every}_{'-'.join(map(str, allocation.candidate_bits))}.json"
     if sensitivity_cache.exists():
         stored = json.loads(sensitivity_cache.read_text())
         sensitivity = {name: {int(bits): value for bits, value in row.items()} for name, row in stored.items()}
     else:
-        sensitivity = preset_sensitivity(teacher, preset, calibration_images, caffe_input, crop_size=CROP, show_progress=True)
+        sensitivity = calibration_sensitivity(teacher, allocation, calibration_set, show_progress=True)
         sensitivity_cache.write_text(json.dumps(sensitivity, indent=1))
     for token in [b for b in args.budgets.split(",") if b]:
         # "preset" runs the preset's own rule (its byte target, else its budget); "NB" a byte target of N;
@@ -205,20 +201,24 @@ def main() -> None:
         if name in points:
             continue
         start = time.perf_counter()
-        result = compress_with_preset(
-            teacher, preset, calibration_images, caffe_input, crop_size=CROP, budget=budget, max_bytes=max_bytes,
-            sensitivity=sensitivity, show_progress=True,
-        )
+        if max_bytes is not None:
+            rule = dataclasses.replace(allocation, max_bytes=max_bytes)
+        elif budget is not None:
+            rule = dataclasses.replace(allocation, distortion_budget=budget, max_bytes=None)
+        else:
+            rule = allocation
+        result = compress_model(teacher, dataclasses.replace(recipe, allocation=rule), calibration=calibration_set,
+                                sensitivity=sensitivity, show_progress=True)
         record(
             name,
-            result.student,
+            result.model,
             result.quantizations,
             {
                 "kind": "preset" if is_preset else "distilled",
                 "budget": budget,
-                "max_bytes": max_bytes or (preset.max_bytes if is_preset else None),
-                "distill": dataclasses.asdict(preset.distill),
-                "bits": result.bits,
+                "max_bytes": max_bytes or (allocation.max_bytes if is_preset else None),
+                "distill": dataclasses.asdict(recipe.distillation),
+                "bits": result.allocation.bits,
                 "distill_losses": result.distill_losses,
                 "seconds": round(time.perf_counter() - start, 1),
             },
@@ -288,9 +288,9 @@ def write_report(points: dict, preset) -> None:
         f"({published['calibration']['images']}), odd = evaluation half ({published['evaluation']['images']}). "
         f"The published model scores {100 * published['all']['top1']:.1f}% top-1 / {100 * published['all']['top5']:.1f}% top-5 "
         f"on all photos, {100 * published['evaluation']['top1']:.1f}% / {100 * published['evaluation']['top5']:.1f}% on the evaluation half. "
-        f"Preset `{preset.name}`: candidate bits {preset.candidate_bits}; allocation = least summed single-layer KL "
-        f"(on the centre crops of every {preset.sensitivity_every}th calibration photo) with the layers at most "
-        f"{preset.max_bytes:,} bytes; then {preset.distill}. Points `@ B` use a KL budget B instead of the byte target."
+        f"Preset `{preset.name}`: candidate bits {preset.recipe.allocation.candidate_bits}; allocation = least summed single-layer KL "
+        f"(on the centre crops of every {preset.recipe.allocation.sensitivity_every}th calibration photo) with the layers at most "
+        f"{preset.recipe.allocation.max_bytes:,} bytes; then {preset.recipe.distillation}. Points `@ B` use a KL budget B instead of the byte target."
     )
     write_section(
         "imagenet_compression",

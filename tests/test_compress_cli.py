@@ -128,12 +128,14 @@ def test_preset_hook_runs_a_registered_preset_on_unlabelled_photos(published_net
                                                                    monkeypatch):
     """The --preset wiring with a tiny stand-in preset (the real one takes minutes: see BENCHMARKS.md)."""
     from squeezenet.compress import presets
+    from squeezenet.compress.allocation import BitAllocation
     from squeezenet.compress.distill import DistillConfig
+    from squeezenet.compress.pipeline import CompressionRecipe
 
-    tiny = presets.CompressionPreset(name="tiny-test", description="test only", candidate_bits=(6,),
-                                     distortion_budget=1.0, sensitivity_every=100,
-                                     distill=DistillConfig(epochs=1, batch_size=2))
-    monkeypatch.setitem(presets.PRESETS, "tiny-test", tiny)
+    tiny = presets.NamedRecipe(name="tiny-test", description="test only", recipe=CompressionRecipe(
+        allocation=BitAllocation(candidate_bits=(6,), distortion_budget=1.0, sensitivity_every=100),
+        distillation=DistillConfig(epochs=1, batch_size=2), float16=True))
+    monkeypatch.setitem(presets.COMPRESSION_RECIPES, "tiny-test", tiny)
     photos = tmp_path / "photos"
     photos.mkdir()
     for photo in sorted(imagenet_samples.glob("*.JPEG"))[:4]:

@@ -10,18 +10,18 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
+from squeezenet.compress.allocation import allocate_bits, measure_sensitivity
+from squeezenet.compress.calibration import calibration_split
 from squeezenet.compress.distill import (
     DistillConfig,
-    allocate_bits,
     distill,
     entropy_bytes,
     kl_divergence,
-    measure_sensitivity,
     random_crops,
     teacher_logits,
 )
-from squeezenet.compress.presets import PRESETS, calibration_split, round_to_float16
-from squeezenet.compress.quantize import quantize_layer, quantize_model
+from squeezenet.compress.presets import COMPRESSION_RECIPES
+from squeezenet.compress.quantize import quantize_layer, quantize_model, round_to_float16
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.data import load_rgb
 from squeezenet.models import squeezenet_cifar, weight_layers
@@ -167,5 +167,6 @@ def test_round_to_float16_makes_codebooks_and_biases_exact_halves():
 
 
 def test_imagenet_small_preset_is_defined():
-    preset = PRESETS["imagenet-small"]
-    assert preset.candidate_bits[0] == 8 and preset.max_bytes <= 400_000 and preset.distill.epochs > 0
+    recipe = COMPRESSION_RECIPES["imagenet-small"].recipe
+    assert recipe.allocation.candidate_bits[0] == 8 and recipe.allocation.max_bytes <= 400_000
+    assert recipe.distillation.epochs > 0 and recipe.float16

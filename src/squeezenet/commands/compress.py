@@ -20,9 +20,6 @@ from squeezenet.commands._common import add_model_arguments, load_model_from_arg
 
 __all__ = ["add_parser", "run", "summarize"]
 
-_PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
 def add_parser(subparsers):
     parser = subparsers.add_parser("compress", help="prune, quantize and entropy-code a model into a .sqz file",
                                    description=__doc__.splitlines()[0], epilog=__doc__.split("\n", 2)[2],
@@ -64,7 +61,8 @@ _RETRAINING_OPTIONS = (("epochs", "--epochs", 1), ("prune_rounds", "--prune-roun
 
 
 def run(args) -> dict:
-    from squeezenet.compress.pipeline import CompressionSettings, compress_model, parse_layer_values
+    from squeezenet.compress.layer_settings import parse_layer_values
+    from squeezenet.compress.pipeline import CompressionRecipe, compress_model
 
     if Path(args.out).suffix.lower() != ".sqz":
         raise ValueError(f"--out must end in .sqz, got {Path(args.out).name}")
@@ -78,21 +76,23 @@ def run(args) -> dict:
     if args.calibration_data is not None:
         raise ValueError("--calibration-data is used only with --preset")
     prune = parse_layer_values(args.prune, float) if args.prune else None
-    settings = CompressionSettings(
-        bits=parse_layer_values(args.bits or "8", int),
-        coder=args.coder or "ans",
-        sparsity=prune if args.prune_rule == "sparsity" else None,
-        quality=prune if args.prune_rule == "sensitivity" else None,
-        prune_rounds=args.prune_rounds,
-    )
     retraining: list[dict] = []
     retrain = retrain_centroids = None
     if args.finetune_data:
         centroid_lr = args.centroid_lr if args.centroid_lr is not None else args.lr / 10
         retrain, retrain_centroids = _retrainers(args, model, retraining, (args.lr, centroid_lr))
-    result = compress_model(model, settings, args.out, retrain=retrain, retrain_centroids=retrain_centroids)
+    recipe = CompressionRecipe(
+        bits=parse_layer_values(args.bits or "8", int),
+        coder=args.coder or "ans",
+        sparsity=prune if args.prune_rule == "sparsity" else None,
+        quality=prune if args.prune_rule == "sensitivity" else None,
+        prune_rounds=args.prune_rounds,
+        retrain=retrain,
+        retrain_centroids=retrain_centroids,
+    )
+    result = compress_model(model, recipe, args.out)
     summary = _summary(args, model, result.data, result.breakdown, result.bits, result.nonzero_weights, result.weights,
-                       result.parameters, settings.coder)
+                       result.parameters, recipe.coder)
     if retraining:
         summary["retraining"] = retraining
     return summary
@@ -136,7 +136,7 @@ def summarize(result: dict) -> None:
 
 def _summary(args, model, data: bytes, breakdown: dict, bits: list[int], nonzero: int, weights: int, parameters: int,
              coder: str) -> dict:
-    from squeezenet.compress.pipeline import layer_aliases
+    from squeezenet.compress.layer_settings import layer_aliases
 
     names = list(layer_aliases(model).values())
     return {
@@ -189,10 +189,10 @@ def _retrainers(args, model, log: list[dict], learning_rates: tuple[float, ...])
 
 
 def _check_preset_arguments(args) -> None:
-    from squeezenet.compress import presets
+    from squeezenet.compress.presets import COMPRESSION_RECIPES
 
-    if args.preset not in presets.PRESETS:
-        raise ValueError(f"unknown preset {args.preset!r}; choose from {', '.join(presets.PRESETS)}")
+    if args.preset not in COMPRESSION_RECIPES:
+        raise ValueError(f"unknown preset {args.preset!r}; choose from {', '.join(COMPRESSION_RECIPES)}")
     if any(value is not None for value in (args.prune, args.bits, args.coder, args.finetune_data)):
         raise ValueError("--preset sets the bits, pruning, coder and fine-tuning itself; drop those options")
     if args.calibration_data is None:
@@ -200,75 +200,15 @@ def _check_preset_arguments(args) -> None:
 
 
 def _run_preset(args, model) -> dict:
-    import torch
+    from squeezenet.compress.calibration import load_calibration_images
+    from squeezenet.compress.pipeline import compress_model
+    from squeezenet.compress.presets import COMPRESSION_RECIPES
 
-    from squeezenet.compress import presets
-    from squeezenet.compress.pipeline import encode_layers, model_extras
-    from squeezenet.compress.sqz import encode_sqz
-    from squeezenet.models import count_parameters, fold_batch_norm, weight_layers
-    from squeezenet.safe_io import atomic_write_bytes
-
-    preset = presets.PRESETS[args.preset]
-    teacher = fold_batch_norm(model)
-    crop = teacher.spec.input_size
-    paths = _photos(Path(args.calibration_data))
-    calibration, _ = presets.calibration_split(paths)
-    # The same warp as squeezenet.data.preprocess: 256 for a 227 Caffe crop, 256 for a 224 torchvision one.
-    reference_crop = 227 if preset.preprocess == "caffe" else 224
-    images, skipped = _warped([paths[index] for index in calibration], crop * 256 // reference_crop, args.on_bad_image)
-    result = presets.compress_with_preset(teacher, preset, images, _input_transform(preset.preprocess),
-                                          crop_size=crop, show_progress=not args.json)
-    layers = encode_layers(result.student, result.quantizations, preset.coder)
-    bits = [result.quantizations[name].bits for name, _ in weight_layers(result.student)]
-    data, breakdown = encode_sqz(result.student.spec.to_dict(), layers, bits, preset.coder, **model_extras(model))
-    atomic_write_bytes(args.out, data)
-    nonzero = sum(int(torch.count_nonzero(module.weight)) for _, module in weight_layers(result.student))
-    weights = sum(module.weight.numel() for _, module in weight_layers(result.student))
-    summary = _summary(args, teacher, data, breakdown, bits, nonzero, weights, count_parameters(teacher), preset.coder)
-    summary.update(preset=args.preset, calibration_images=len(images), skipped_images=skipped)
+    named = COMPRESSION_RECIPES[args.preset]
+    calibration = load_calibration_images(args.calibration_data, named.calibration_preprocess, model.spec.input_size,
+                                          on_bad_image=args.on_bad_image)
+    result = compress_model(model, named.recipe, args.out, calibration=calibration, show_progress=not args.json)
+    summary = _summary(args, model, result.data, result.breakdown, result.bits, result.nonzero_weights, result.weights,
+                       result.parameters, result.coder)
+    summary.update(preset=args.preset, calibration_images=len(calibration.images), skipped_images=calibration.skipped)
     return summary
-
-
-def _photos(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"calibration folder not found: {folder}")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _PHOTO_SUFFIXES)
-    if len(paths) < 2:
-        raise ValueError(f"{folder} holds {len(paths)} photos; calibration needs at least 2")
-    return paths
-
-
-def _warped(paths: list[Path], size: int, on_bad_image: str = "skip"):
-    """(uint8 images, number of unreadable photos skipped); ``on_bad_image="fail"`` raises at the first."""
-    import torch
-    from torchvision.transforms import v2
-
-    from squeezenet.data import load_rgb
-
-    transform = v2.Compose([v2.Resize((size, size)), v2.ToImage()])
-    images = []
-    for path in paths:
-        try:
-            images.append(transform(load_rgb(path)))
-        except ValueError:
-            if on_bad_image == "fail":
-                raise
-    if len(images) < 2:
-        raise ValueError(f"only {len(images)} of {len(paths)} calibration photos are readable; need at least 2")
-    return torch.stack(images), len(paths) - len(images)
-
-
-def _input_transform(preprocess: str):
-    """uint8 RGB crops -> model input, for the preset's preprocessing."""
-    import torch
-
-    from squeezenet.data import CAFFE_MEAN_BGR
-
-    if preprocess == "caffe":
-        mean = torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float32).reshape(1, 3, 1, 1)
-        return lambda crops: crops.flip(-3).to(torch.float32) - mean
-    if preprocess == "torchvision":
-        mean = torch.tensor((0.485, 0.456, 0.406)).reshape(1, 3, 1, 1)
-        std = torch.tensor((0.229, 0.224, 0.225)).reshape(1, 3, 1, 1)
-        return lambda crops: (crops.to(torch.float32) / 255 - mean) / std
-    raise ValueError(f"preset preprocessing {preprocess!r} is not supported here")

@@ -1,21 +1,13 @@
-"""Calibration without labels: per-layer bit allocation by sensitivity, and centroid distillation.
+"""Centroid distillation: trained quantization without labels (the bit widths come from ``allocation``).
 
-There is no labelled training set for the published ImageNet model, so both steps use only the
-uncompressed model (the teacher) and a few hundred unlabelled calibration images, as calibration
-methods such as AdaRound (Nagel et al. 2020) do:
-
-1. Sensitivity (in the spirit of Han et al. 2015b's per-layer sensitivity analysis, measured on the
-   output instead of on labels): quantize ONE layer at a time at each candidate width and record
-   the KL divergence of the network's softmax from the teacher's on the calibration images.
-2. Allocation (a rule, not a search): start with every layer at its widest width and repeatedly
-   narrow, by one bit, the layer that saves the most bytes per unit of added distortion, while the
-   summed distortion stays within a budget. Summing per-layer distortions assumes they add up, the
-   usual first-order approximation (as in HAWQ, Dong et al. 2019).
-3. Distillation: the weights are tied to their codebooks (``quantize.tie_weights``) and only the
-   shared centroids (optionally the biases but the classifier's) are trained to minimise KL(teacher || student) on
-   softened outputs, on random 227-pixel crops and mirrors of the calibration images (the
-   augmentation the published model was trained with). Han et al. 2016 fine-tune centroids on the
-   labelled training set with the task loss; the teacher's outputs replace the labels here.
+There is no labelled training set for the published ImageNet model, so the shared centroids are
+fine-tuned against the uncompressed model (the teacher) on a few hundred unlabelled calibration
+images, as calibration methods such as AdaRound (Nagel et al. 2020) do: the weights are tied to
+their codebooks (``quantize.tie_weights``) and only the shared centroids (optionally the biases but
+the classifier's) are trained to minimise KL(teacher || student) on softened outputs, on random
+227-pixel crops and mirrors of the calibration images (the augmentation the published model was
+trained with). Han et al. 2016 fine-tune centroids on the labelled training set with the task
+loss; the teacher's outputs replace the labels here.
 """
 
 from __future__ import annotations
@@ -29,20 +21,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from squeezenet.compress.quantize import LayerQuantization, quantize_layer, tie_weights, to_sparse_layer, untie_weights
+from squeezenet.compress.quantize import LayerQuantization, tie_weights, untie_weights
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.models import weight_layers
 from squeezenet.progress import progress
 
 __all__ = [
     "DistillConfig",
-    "allocate_bits",
     "distill",
     "entropy_bytes",
     "kl_divergence",
-    "measure_sensitivity",
     "random_crops",
-    "sparse_layers",
     "teacher_logits",
 ]
 
@@ -76,120 +65,6 @@ def entropy_bytes(layer: SparseLayer, *, codebook_bytes: int = 4, bias_bytes: in
             probabilities = counts / counts.sum()
             total_bits += float(-(counts * np.log2(probabilities)).sum())
     return math.ceil(total_bits / 8) + codebook_bytes * len(layer.codebook) + bias_bytes * len(layer.bias)
-
-
-def _suffix_forward(model: nn.Module, name: str) -> tuple[int, Callable[[torch.Tensor], torch.Tensor]] | None:
-    """For a ``features``/``classifier`` network (SqueezeNet, AlexNet), the index of the features stage
-    that holds ``name`` and a function running the network from that stage's input; else None."""
-    features = getattr(model, "features", None)
-    classifier = getattr(model, "classifier", None)
-    if not isinstance(features, nn.Sequential) or classifier is None or not name.startswith("features."):
-        return None
-    stage = int(name.split(".")[1])
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(classifier(features[stage:](x)), 1)
-
-    return stage, run
-
-
-@torch.no_grad()
-def measure_sensitivity(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    teacher: torch.Tensor,
-    bit_widths: list[int],
-    *,
-    quantizer: Callable[[torch.Tensor, int], LayerQuantization] = quantize_layer,
-    batch_size: int = 50,
-    show_progress: bool = False,
-) -> dict[str, dict[int, float]]:
-    """``{layer: {bits: KL}}``: the output divergence from ``teacher`` when only that layer is quantized.
-
-    ``teacher`` holds the model's own outputs on ``inputs``. For SqueezeNet-like models the input of
-    each features stage is computed once, so each measurement runs only the network's suffix.
-    """
-    if not bit_widths:
-        raise ValueError("no bit widths to measure")
-    model.eval()
-    layers = weight_layers(model)
-    stage_inputs: dict[int, torch.Tensor] = {}
-    features = getattr(model, "features", None)
-    if isinstance(features, nn.Sequential):
-        activation = inputs
-        for index, stage in enumerate(features):
-            stage_inputs[index] = activation
-            activation = torch.cat([stage(activation[s : s + batch_size]) for s in range(0, len(activation), batch_size)])
-    result: dict[str, dict[int, float]] = {}
-    work = [(name, module, bits) for name, module in layers for bits in bit_widths]
-    for name, module, bits in progress(work, total=len(work), desc="sensitivity", enabled=show_progress):
-        original = module.weight.detach().clone()
-        module.weight.copy_(quantizer(original, bits).weight().to(original.dtype))
-        suffix = _suffix_forward(model, name)
-        if suffix is not None and suffix[0] in stage_inputs:
-            start, run = suffix
-            source = stage_inputs[start]
-        else:
-            run, source = model, inputs
-        outputs = torch.cat([run(source[s : s + batch_size]) for s in range(0, len(source), batch_size)])
-        module.weight.copy_(original)
-        result.setdefault(name, {})[bits] = float(kl_divergence(outputs, teacher))
-    return result
-
-
-def allocate_bits(
-    sizes: dict[str, dict[int, float]],
-    distortions: dict[str, dict[int, float]],
-    budget: float = math.inf,
-    *,
-    max_bytes: float | None = None,
-) -> dict[str, int]:
-    """Greedy rate-distortion allocation: fewest bytes with summed distortion within ``budget``,
-    or, with ``max_bytes``, the least distortion found by the same steps once the layers fit it.
-
-    Every layer starts at its widest candidate width, whose distortion counts as zero. Each step
-    narrows by one candidate width the layer with the most bytes saved per unit of distortion added
-    (a narrowing that adds none goes first), skipping any step that would exceed the budget, until
-    no layer can be narrowed. A layer's distortion is made non-decreasing as it narrows (running
-    maximum), so measurement noise never makes a narrower width look better than a wider one.
-    With ``max_bytes`` the steps stop as soon as the summed layer sizes fit it (ValueError if they
-    never do).
-    """
-    if budget < 0:
-        raise ValueError(f"distortion budget must be non-negative, got {budget}")
-    if set(sizes) != set(distortions):
-        raise ValueError("sizes and distortions must name the same layers")
-    widths, added_cost = {}, {}
-    for name in sizes:
-        widths[name] = sorted(sizes[name], reverse=True)
-        if not widths[name] or set(widths[name]) != set(distortions[name]):
-            raise ValueError(f"{name}: sizes and distortions must cover the same bit widths")
-        measured = [distortions[name][bits] for bits in widths[name]]
-        running = np.maximum.accumulate(np.asarray(measured, dtype=np.float64))
-        added_cost[name] = running - running[0]
-    position = {name: 0 for name in sizes}
-    spent = 0.0
-    while True:
-        if max_bytes is not None and sum(sizes[n][widths[n][position[n]]] for n in sizes) <= max_bytes:
-            return {name: widths[name][position[name]] for name in sizes}
-        best, best_score = None, -math.inf
-        for name in sizes:
-            step = position[name]
-            if step + 1 >= len(widths[name]):
-                continue
-            saved = sizes[name][widths[name][step]] - sizes[name][widths[name][step + 1]]
-            added = float(added_cost[name][step + 1] - added_cost[name][step])
-            if saved <= 0 or spent + added > budget:
-                continue
-            score = math.inf if added == 0 else saved / added
-            if score > best_score:
-                best, best_score = name, score
-        if best is None:
-            if max_bytes is not None:
-                raise ValueError(f"no allocation of these bit widths fits {max_bytes:,.0f} bytes")
-            return {name: widths[name][position[name]] for name in sizes}
-        spent += float(added_cost[best][position[best] + 1] - added_cost[best][position[best]])
-        position[best] += 1
 
 
 def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -296,13 +171,3 @@ def _rms(values: torch.Tensor) -> float:
     """Root mean square of the non-zero values (1.0 when there are none)."""
     nonzero = values.detach()[values.detach() != 0]
     return float(nonzero.pow(2).mean().sqrt()) if nonzero.numel() else 1.0
-
-
-def sparse_layers(model: nn.Module, quantizations: dict[str, LayerQuantization], max_gap: int) -> list[SparseLayer]:
-    """Every weight layer in network order as a SparseLayer (for the file writers)."""
-    layers = []
-    for name, module in weight_layers(model):
-        if name not in quantizations:
-            raise ValueError(f"layer {name} has no quantization")
-        layers.append(to_sparse_layer(quantizations[name], module.bias, max_gap))
-    return layers

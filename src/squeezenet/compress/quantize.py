@@ -35,9 +35,11 @@ __all__ = [
     "untie_weights",
     "to_sparse_layer",
     "layer_bits",
+    "round_to_float16",
 ]
 
-MAX_BITS = 16
+# The widest codes k-means here computes; a .sqz file stores at most sqz.MAX_BITS (12).
+MAX_QUANTIZATION_BITS = 16
 
 
 @dataclass
@@ -49,8 +51,8 @@ class LayerQuantization:
     bits: int  # the code width the layer is stored with
 
     def __post_init__(self) -> None:
-        if not 1 <= self.bits <= MAX_BITS:
-            raise ValueError(f"bits must be in 1..{MAX_BITS}, got {self.bits}")
+        if not 1 <= self.bits <= MAX_QUANTIZATION_BITS:
+            raise ValueError(f"bits must be in 1..{MAX_QUANTIZATION_BITS}, got {self.bits}")
         if self.codebook.ndim != 1 or not 1 <= len(self.codebook) <= 2**self.bits:
             raise ValueError(f"a {self.bits}-bit codebook holds 1..{2**self.bits} entries, got {tuple(self.codebook.shape)}")
         if float(self.codebook[0]) != 0.0:
@@ -70,8 +72,8 @@ def quantize_layer(weight: torch.Tensor, bits: int, *, init: str = "linear") -> 
     Each non-zero weight takes its nearest centroid (codes 1..k-1); code 0 is never given to a
     non-zero weight, so the sparsity pattern is kept exactly.
     """
-    if not 1 <= bits <= MAX_BITS:
-        raise ValueError(f"bits must be in 1..{MAX_BITS}, got {bits}")
+    if not 1 <= bits <= MAX_QUANTIZATION_BITS:
+        raise ValueError(f"bits must be in 1..{MAX_QUANTIZATION_BITS}, got {bits}")
     if init not in INITIALISATIONS:
         raise ValueError(f"unknown k-means initialisation {init!r}; choose from {', '.join(INITIALISATIONS)}")
     values = weight.detach().cpu().to(torch.float32)
@@ -186,3 +188,21 @@ def to_sparse_layer(quantization: LayerQuantization, bias: torch.Tensor | np.nda
         bias = bias.detach().cpu().numpy()
     codebook = quantization.codebook.detach().cpu().numpy().astype(np.float32)
     return SparseLayer.from_dense(weight, np.asarray(bias, dtype=np.float32), codebook, max_gap=max_gap)
+
+
+def round_to_float16(model: nn.Module, quantizations: dict[str, LayerQuantization]) -> dict[str, LayerQuantization]:
+    """Round codebooks and biases to float16 values (in the model too), so the file stores 2 bytes each.
+
+    float16 keeps 11 significant bits: a relative error of at most 2**-11, far below the spacing
+    between the centroids of even a 256-entry codebook.
+    """
+    rounded = {}
+    with torch.no_grad():
+        for name, module in weight_layers(model):
+            quantization = quantizations[name]
+            codebook = quantization.codebook.to(torch.float16).to(torch.float32)
+            rounded[name] = LayerQuantization(codebook, quantization.codes, quantization.bits)
+            module.weight.copy_(rounded[name].weight())
+            if module.bias is not None:
+                module.bias.copy_(module.bias.to(torch.float16).to(torch.float32))
+    return rounded

@@ -1,10 +1,10 @@
-"""The Deep Compression stages applied to a trained, BatchNorm-folded model (Han et al. 2016).
+"""What Table 2 needs around the Deep Compression pipeline (``squeezenet.compress.pipeline``, Han et al. 2016).
 
-1. prune (Han et al. 2015b): per-layer magnitude masks, then retrain with the masks held;
-2. trained quantization: per-layer k-means codebooks (linear initialisation, code 0 = 0.0), then
-   retrain the shared centroids (the gradients of the weights sharing a centroid are summed);
-3. entropy coding of the sparse relative-index form into a ``.sqz`` file (Huffman as in the paper,
-   or rANS).
+The stages themselves (prune, retrain, quantize, retrain centroids, entropy-code into a ``.sqz``)
+are ``pipeline.prune_stage``, ``quantize_stage`` and ``encode_model``, run with Table 2's recipe:
+per-role sparsity and bits (``layer_settings.values_by_role``), BatchNorm in place while pruning,
+and the paper's fixed relative-index widths (``gap_policy="paper"``). This module keeps the rest:
+``restore_batch_norm`` (the BatchNorm form of a folded model) and the two size/sparsity counts.
 
 Deviations from Han et al.: they iterate prune-retrain several times; the schedules here prune once
 to the target sparsity and retrain (``Schedule.prune_epochs``). And pruning and its retraining run
@@ -17,35 +17,15 @@ that state (loss stuck at ln 10), while the network with BatchNorm renormalises 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from squeezenet.compress.prune import apply_masks, magnitude_masks, remove_masks
-from squeezenet.compress.quantize import quantize_model, tie_weights, to_sparse_layer, untie_weights
-from squeezenet.compress.sqz import write_sqz
+from squeezenet.compress.pipeline import paper_max_gap
 from squeezenet.models import model_from_spec, weight_layers
 
-__all__ = ["restore_batch_norm", "layer_settings", "prune_and_retrain", "quantize_and_retrain", "write_compressed", "sparse_fp32_bytes",
-           "max_gap_for", "nonzero_fraction"]
-
-
-def layer_settings(model: nn.Module, *, first: float | int, hidden_conv: float | int, hidden_linear: float | int,
-                   last: float | int) -> dict[str, float | int]:
-    """One value per weight layer by its role: the first layer, the last, and the convolutions and
-    fully connected layers between (Han et al. prune and quantize conv and fc layers differently)."""
-    layers = weight_layers(model)
-    settings = {}
-    for index, (name, module) in enumerate(layers):
-        if index == 0:
-            settings[name] = first
-        elif index == len(layers) - 1:
-            settings[name] = last
-        else:
-            settings[name] = hidden_linear if isinstance(module, nn.Linear) else hidden_conv
-    return settings
+__all__ = ["restore_batch_norm", "sparse_fp32_bytes", "nonzero_fraction"]
 
 
 @torch.no_grad()
@@ -102,40 +82,6 @@ def restore_batch_norm(folded: nn.Module, inputs: torch.Tensor) -> nn.Module:
     return model
 
 
-def prune_and_retrain(model: nn.Module, sparsity: dict[str, float], retrain) -> dict[str, float]:
-    """Prune every layer to its target sparsity, ``retrain(model)`` with the masks held, bake them in.
-    Returns the fraction of weights kept per layer."""
-    masks = magnitude_masks(model, sparsity)
-    apply_masks(model, masks)
-    retrain(model)
-    remove_masks(model)
-    return {name: float(mask.float().mean()) for name, mask in masks.items()}
-
-
-def quantize_and_retrain(model: nn.Module, bits: dict[str, int], retrain) -> dict:
-    """k-means weight sharing per layer, ``retrain(model)`` with the weights tied to their codebooks;
-    leaves ``model`` with plain weights equal to codebook[codes] and returns the quantizations."""
-    tie_weights(model, quantize_model(model, bits))
-    retrain(model)
-    return untie_weights(model)
-
-
-def max_gap_for(module: nn.Module) -> int:
-    """The paper's relative-index widths: 4 bits (gap <= 15) for convolutions, 5 bits (<= 31) for fc layers."""
-    return 31 if isinstance(module, nn.Linear) else 15
-
-
-def write_compressed(path: Path, model: nn.Module, quantizations: dict, bits: dict[str, int], coder: str, *,
-                     classes: list[str] | None = None, preprocess: str | None = None) -> dict:
-    """Write the quantized ``model`` as a .sqz file, with the class names and input preprocessing that
-    ``squeezenet predict`` / ``evaluate`` read from its header; returns its exact byte breakdown."""
-    layers, widths = [], []
-    for name, module in weight_layers(model):
-        layers.append(to_sparse_layer(quantizations[name], module.bias, max_gap_for(module)))
-        widths.append(bits[name])
-    return write_sqz(path, model.spec.to_dict(), layers, widths, coder, classes=classes, preprocess=preprocess)
-
-
 def sparse_fp32_bytes(model: nn.Module) -> int:
     """Bytes of a pruned model stored as Han et al. 2015b count it: every stored entry a float32 value
     plus its relative index (4 bits in convolutions, 5 in fc layers; zero runs longer than the
@@ -145,7 +91,7 @@ def sparse_fp32_bytes(model: nn.Module) -> int:
         flat = module.weight.detach().reshape(-1).cpu().numpy()
         positions = np.flatnonzero(flat)
         gaps = np.diff(np.concatenate([[-1], positions])) - 1
-        max_gap = max_gap_for(module)
+        max_gap = paper_max_gap(module)
         entries = len(positions) + int(np.sum(gaps // (max_gap + 1)))
         index_bits = int(np.log2(max_gap + 1))
         total_bits += entries * (32 + index_bits)

@@ -25,18 +25,12 @@ from typing import Callable
 
 import torch
 
+from squeezenet.compress.layer_settings import values_by_role
+from squeezenet.compress.pipeline import CompressionRecipe, encode_model, prune_stage, quantize_stage
 from squeezenet.compress.sqz import read_sqz_model
 from squeezenet.compress.svd import factorize_model, fp32_bytes
 from squeezenet.models import build_model, count_parameters, fold_batch_norm
-from squeezenet.reproduce.deep_compression import (
-    layer_settings,
-    restore_batch_norm,
-    nonzero_fraction,
-    prune_and_retrain,
-    quantize_and_retrain,
-    sparse_fp32_bytes,
-    write_compressed,
-)
+from squeezenet.reproduce.deep_compression import nonzero_fraction, restore_batch_norm, sparse_fp32_bytes
 from squeezenet.reproduce.runs import MissingRun, RunCache
 from squeezenet.reproduce.training import (
     SQUEEZENET_RECIPE,
@@ -80,11 +74,6 @@ ALEXNET_ARCH = "alexnet_cifar_bn"
 SQUEEZENET_ARCH = "squeezenet1_0_cifar_bn"
 
 
-def _by_role(model, values) -> dict:
-    first, conv, linear, last = values
-    return layer_settings(model, first=first, hidden_conv=conv, hidden_linear=linear, last=last)
-
-
 def _baseline(cache: RunCache, name: str, build: Callable[[], torch.nn.Module], splits: Splits, schedule,
               show_progress: bool):
     """Train the BN model, fold BN, save the folded model and its accuracy."""
@@ -121,7 +110,8 @@ def _retrainer(splits: Splits, schedule, folder: Path, epochs: int, lr: float, s
 
 
 def _pruned(cache: RunCache, name: str, parent, sparsity_values, splits: Splits, schedule, show_progress: bool):
-    """Prune the folded parent with its BatchNorm restored, retrain, fold again (see deep_compression)."""
+    """Prune the folded parent with its BatchNorm restored, retrain, fold again (``pipeline.prune_stage``;
+    why BatchNorm: ``deep_compression``)."""
     settings = {"step": "prune", "parent": parent.key, "sparsity": list(sparsity_values), **data_settings(splits),
                 "epochs": schedule.prune_epochs, "lr": schedule.retrain_lr, "batch_size": schedule.batch_size,
                 "retrain_with_batch_norm": True}
@@ -129,10 +119,10 @@ def _pruned(cache: RunCache, name: str, parent, sparsity_values, splits: Splits,
     def compute(folder: Path) -> dict:
         folded = load_model(parent.folder / "model.pth")
         model = restore_batch_norm(folded, calibration_inputs(splits.retrain)).train()
-        kept = prune_and_retrain(model, _by_role(model, sparsity_values),
-                                 _retrainer(splits, schedule, folder, schedule.prune_epochs, schedule.retrain_lr,
-                                            show_progress))
-        model = fold_batch_norm(model.to(memory_format=torch.contiguous_format))
+        recipe = CompressionRecipe(
+            sparsity=values_by_role(model, sparsity_values), batch_norm="prune-with-batch-norm", prune_rounds=1,
+            retrain=_retrainer(splits, schedule, folder, schedule.prune_epochs, schedule.retrain_lr, show_progress))
+        model, kept = prune_stage(model, recipe)
         save_checkpoint(folder / "model.pth", model)
         return {"kept": kept, "nonzero_fraction": nonzero_fraction(model), "sparse_bytes": sparse_fp32_bytes(model),
                 **accuracy(model, splits.val)}
@@ -149,15 +139,21 @@ def _deep_compressed(cache: RunCache, name: str, parent, bits_values, coders, sp
 
     def compute(folder: Path) -> dict:
         model = load_model(parent.folder / "model.pth").train()
-        bits = _by_role(model, bits_values)
-        quantizations = quantize_and_retrain(
-            model, bits, _retrainer(splits, schedule, folder, schedule.quantize_epochs, schedule.centroid_lr,
-                                    show_progress))
-        model = model.to(memory_format=torch.contiguous_format).eval()
+        bits = values_by_role(model, bits_values)
+        # The paper's fixed relative-index widths (15 conv / 31 fc), not the searched ones: the files
+        # stay Han et al.'s format, and the cached runs their bytes.
+        recipe = CompressionRecipe(
+            bits=bits, gap_policy="paper",
+            retrain_centroids=_retrainer(splits, schedule, folder, schedule.quantize_epochs, schedule.centroid_lr,
+                                         show_progress))
+        quantized = quantize_stage(model, recipe)
+        model, quantizations = quantized.model, quantized.quantizations
         files = {}
         for coder in coders:
             path = folder / f"{name}-{coder}.sqz"
-            breakdown = write_compressed(path, model, quantizations, bits, coder, **_header(splits))
+            encoded = encode_model(model, quantizations, replace(recipe, coder=coder), header=_header(splits))
+            atomic_write_bytes(path, encoded.data)
+            breakdown = encoded.breakdown
             decoded = read_sqz_model(path)
             files[coder] = {"file": path.name, "bytes": path.stat().st_size, "breakdown": breakdown,
                             **accuracy(decoded, splits.val)}
