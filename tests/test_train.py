@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from squeezenet.cli import main
+from squeezenet.cli import build_parser, main
 from squeezenet.data import LabelledImages
 from squeezenet.evaluate import evaluate
 from squeezenet.train import (TrainConfig, config_for_preset, evaluate_accuracy, learning_rate, train,
@@ -316,3 +316,59 @@ def test_train_on_gpu(cifar_slice, tmp_path):
     result = train(_config(tmp_path, cifar_slice, device="cuda", epochs=1, out=str(tmp_path / "run")))
     assert result["device"] == "cuda" and 0.0 <= result["top1"] <= 1.0
     assert load_model(tmp_path / "run" / "final.pth").spec.num_classes == 3
+
+
+def test_config_defaults_come_from_the_preset_table():
+    from squeezenet.train import PRESETS
+
+    for preset, settings in PRESETS.items():
+        config = TrainConfig(data="x", preset=preset)
+        assert {name: getattr(config, name) for name in settings} == settings
+    # An explicit value wins over the preset's, and checks still apply to the filled-in values.
+    assert TrainConfig(data="x", preset="paper", lr=0.1).lr == 0.1
+    with pytest.raises(ValueError, match="learning rate must be positive"):
+        TrainConfig(data="x", lr=0.0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        TrainConfig(data="x", preset="slow")
+
+
+def test_every_config_field_is_a_train_flag(tmp_path, monkeypatch, capsys):
+    """The flags are generated from TrainConfig: each field reaches the config the command builds."""
+    from dataclasses import fields
+
+    import squeezenet.train
+
+    seen = []
+    monkeypatch.setattr(squeezenet.train, "train", lambda config: seen.append(config) or {"epochs": config.epochs})
+    required = ["--arch", "squeezenet_cifar", "--data", "d", "--out", str(tmp_path / "run")]
+    assert _cli([*required, "--json"], capsys)[0] == 0
+    assert seen[-1] == config_for_preset("fast", arch="squeezenet_cifar", data="d", out=str(tmp_path / "run"),
+                                         show_progress=False)
+    assert _cli([*required, "--preset", "paper", "--lr", "0.5", "--no-channels-last", "--eval-flip", "--val-split",
+                 "3", "--threads", "2", "--no-nesterov", "--clip-grad-norm", "1.5", "--json"], capsys)[0] == 0
+    config = seen[-1]
+    assert (config.preset, config.lr, config.weight_decay, config.channels_last, config.eval_flip) == \
+        ("paper", 0.5, 2e-4, False, True)
+    assert (config.val_split, config.threads, config.nesterov, config.clip_grad_norm) == (3, 2, False, 1.5)
+    # Every field but show_progress (the command's --json) has a flag of its own.
+    flags = {action.dest for action in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    assert {f.name for f in fields(TrainConfig)} - flags == {"show_progress"}
+    # argparse's own checks: choices, types, the validation folder or split.
+    for extra in (["--augment", "none"], ["--epochs", "two"], ["--val-split", "3", "--val-data", "v"],
+                  ["--on-bad-image", "ignore"]):
+        with pytest.raises(SystemExit) as stop:
+            _cli([*required, *extra], capsys)
+        assert stop.value.code == 2
+
+
+def test_training_state_is_a_plain_dict_on_disk(tmp_path):
+    from squeezenet.training_state import TrainingState
+
+    state = TrainingState(epoch=2, step=5, loss_sum=3.5, loss_count=7, history=[{"epoch": 1, "loss": 0.5}],
+                          elapsed=1.25, rng_states=[torch.get_rng_state()])
+    torch.save({"model": {}, **state.to_dict()}, tmp_path / "state.pth")
+    loaded = TrainingState.from_dict(torch.load(tmp_path / "state.pth", weights_only=True))
+    assert loaded.to_dict().keys() == state.to_dict().keys()
+    assert (loaded.epoch, loaded.step, loaded.loss_sum, loaded.loss_count, loaded.history, loaded.elapsed) == \
+        (2, 5, 3.5, 7, [{"epoch": 1, "loss": 0.5}], 1.25)
+    assert torch.equal(loaded.rng_states[0], state.rng_states[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from squeezenet.data import LabelledImages, PhotoDataset, collate_skipping, imag
 from squeezenet.progress import progress
 from squeezenet.test_time_augmentation import augmented_logits
 
-__all__ = ["evaluate", "match_classes", "predict", "Prediction"]
+__all__ = ["count_correct", "evaluate", "match_classes", "predict", "Prediction"]
 
 _NAMES_SHOWN = 8  # unknown class names an error message lists before "..."
 
@@ -73,6 +74,36 @@ def _class_keys(images: LabelledImages, label: int, imagenet_labelled: bool) -> 
 
 
 @torch.no_grad()
+def count_correct(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    flip: bool = False,
+    shift: int = 0,
+    autocast_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """The one scorer of `evaluate` and the trainer's validation: ``[top-1 hits, top-5 hits, images]``
+    (int64, on the labels' device) of ``model`` in eval mode over ``batches`` of preprocessed
+    ``(inputs, labels)``. The model's training mode is restored afterwards.
+
+    ``flip``, ``shift``: test-time augmentation, each image's logits plus its left-right mirror image's
+    and those of copies shifted by ``shift`` pixels (see ``test_time_augmentation``).
+    ``autocast_dtype``: run the model under autocast to this type (None: as it is)."""
+    was_training = model.training
+    model.eval()
+    counts = None
+    for inputs, labels in batches:
+        with torch.autocast(inputs.device.type, dtype=autocast_dtype or torch.bfloat16,
+                            enabled=autocast_dtype is not None):
+            logits = augmented_logits(model, inputs, flip=flip, shift=shift)
+        best = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        found = torch.stack([(best[:, 0] == labels).sum(), (best == labels[:, None]).any(dim=1).sum(),
+                             torch.tensor(len(labels), device=labels.device)])
+        counts = found if counts is None else counts + found
+    model.train(was_training)
+    return counts if counts is not None else torch.zeros(3, dtype=torch.int64)
+
+
 def evaluate(
     model: nn.Module,
     images: LabelledImages,
@@ -86,9 +117,8 @@ def evaluate(
 ) -> dict:
     """``{"top1", "top5", "images", "skipped", "seconds"}`` with accuracies as fractions in 0..1.
 
-    ``flip``, ``shift``: test-time augmentation, each image's logits plus its left-right mirror image's
-    and those of copies shifted by ``shift`` pixels (as the trainer's ``--eval-flip``/``--eval-shift``
-    validation scores them; see ``test_time_augmentation``).
+    ``flip``, ``shift``: test-time augmentation, as the trainer's ``--eval-flip``/``--eval-shift``
+    validation scores them (both call `count_correct`).
 
     The folder's classes are matched to the model's outputs by name (see `match_classes`)."""
     images = match_classes(model, images)
@@ -99,21 +129,21 @@ def evaluate(
     dataset = PhotoDataset(images, transform, on_bad_image=on_bad_image)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_skipping)
     model.eval()
-    top1 = top5 = seen = skipped = 0
+    skipped = 0
     start = time.perf_counter()
     # The bar counts images, as the result does, not batches.
     with progress(None, total=len(dataset), desc="evaluate", unit="image", enabled=show_progress) as bar:
-        for batch, labels, _, bad in loader:
-            skipped += bad
-            bar.update(bad)
-            if batch is None:
-                continue
-            logits = augmented_logits(model, batch, flip=flip, shift=shift)
-            best = logits.topk(min(5, logits.shape[1]), dim=1).indices
-            top1 += int((best[:, 0] == labels).sum())
-            top5 += int((best == labels[:, None]).any(dim=1).sum())
-            seen += len(labels)
-            bar.update(len(labels))
+
+        def readable_batches():
+            nonlocal skipped
+            for batch, labels, _, bad in loader:
+                skipped += bad
+                bar.update(bad)
+                if batch is not None:
+                    yield batch, labels
+                    bar.update(len(labels))
+
+        top1, top5, seen = count_correct(model, readable_batches(), flip=flip, shift=shift).tolist()
     seconds = time.perf_counter() - start
     if seen == 0:
         raise ValueError("no readable images to evaluate")
