@@ -13,7 +13,7 @@ fastest per epoch; v1.0's (fire5-fire8 at 8x8 pixels) costs 1.6x per image and k
 detail; the wide variant (1.5x the Fire widths) is what the GPU recipe sweep chose for 45 minutes,
 and its simple-bypass form (Section 6) is the 45-minute recipe.
 With ``--processes 2`` the runs use torchrun (two 1-thread processes, gloo DDP): on this shared
-2-core machine two processes beat two threads by far (see ``_set_threads`` in train.py).
+2-core machine two processes beat two threads by far (see ``set_threads`` in train_runtime.py).
 Minutes on the curve are training wall-clock (steps + per-epoch evaluation, from the run's own
 metrics log); process start and the one-time JPEG decode are listed separately. Every final model is
 also re-scored without test-time augmentation, with the flip, and with the flip plus 2-pixel shifts, so
