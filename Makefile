@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench bench-long fuzz clean
+.PHONY: demo test test-slow bench bench-long fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,13 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/python -m squeezenet.demo
 
+# `make test`: every check, in about 5 minutes on 2 cores. The campaigns marked slow (every Table 2
+# row, kills at many moments) each have a fast variant in `make test`; `make test-slow` runs them.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+test-slow: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow tests
 
 # Benchmarks rewrite their own sections of BENCHMARKS.md. The long ones (about an hour each on
 # 2 cores: CIFAR-10 time to accuracy, the ImageNet bytes-vs-accuracy curve) are in bench-long.

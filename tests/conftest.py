@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,20 +76,45 @@ def cifar_slice(folder: Path, classes=CIFAR_CLASSES, per_class: int = 10, *, fro
     return folder
 
 
+def last_json(stdout: str) -> dict | None:
+    """The JSON object on the last line of ``stdout`` (the CLI's --json result), or None."""
+    import json
+
+    lines = stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        return None
+
+
+def cli_argv(*args) -> list[str]:
+    """The argv of ``python -m squeezenet ARGS`` in a fresh interpreter (for Popen: kills, signals)."""
+    return [sys.executable, "-m", "squeezenet", *map(str, args)]
+
+
+def run_cli_process(*args, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m squeezenet ARGS`` in a fresh interpreter, for tests about the process itself
+    (exit status and stderr as a shell sees them, interpreter-wide state): a CompletedProcess with
+    text. Everything else runs in this process, through the ``cli`` fixture."""
+    return subprocess.run(cli_argv(*args), check=False, capture_output=True, text=True, env=env, timeout=timeout)
+
+
 @pytest.fixture
 def cli(capsys):
     """The command line run in this process as a user types it: ``cli("evaluate", "--weights", ...)``
-    returns (exit status, the JSON object of the last stdout line, or None when there is none)."""
-    import json
-
+    returns (exit status, the JSON object of the last stdout line, or None when there is none).
+    argparse's own exits come back as their status; ``cli.out`` and ``cli.err`` hold the last call's
+    stdout and stderr."""
     from squeezenet.cli import main
 
     def run(*args) -> tuple[int, dict | None]:
-        status = main([str(arg) for arg in args])
-        lines = capsys.readouterr().out.strip().splitlines()
         try:
-            return status, json.loads(lines[-1]) if lines else None
-        except json.JSONDecodeError:
-            return status, None
+            status = main([str(arg) for arg in args])
+        except SystemExit as stop:  # argparse's own errors and --help
+            status = stop.code
+        captured = capsys.readouterr()
+        run.out, run.err = captured.out, captured.err
+        return status, last_json(captured.out)
 
+    run.out = run.err = ""
     return run

@@ -1,17 +1,23 @@
-"""Hostile and unusual images: each is converted, or skipped and counted, as --on-bad-image chooses."""
+"""Hostile and unusual images: each is converted, or skipped and counted, as --on-bad-image chooses,
+on every command that reads images in bulk: evaluate, train, compress --finetune-data,
+compress --calibration-data, export --calibration-data."""
 
-import json
 import shutil
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
 import pytest
+import torch
+from conftest import cifar_slice
 from PIL import Image
 
+from squeezenet.compress.calibration import _warped
 from squeezenet.data import load_rgb
+from squeezenet.models import squeezenet_cifar
+from squeezenet.weights import save_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -62,21 +68,108 @@ def test_unusual_but_valid_images_are_converted(tmp_path):
     assert load_rgb(palette_alpha).mode == "RGB"
 
 
-def evaluate_cli(folder, net, *extra):
-    return subprocess.run(
-        [sys.executable, "-m", "squeezenet", "evaluate", "--weights", str(net), "--data", str(folder), "--json", *extra],
-        capture_output=True, text=True, timeout=300,
-    )
-
-
-def test_evaluate_skips_and_counts(bad_folder, published_net):
-    result = evaluate_cli(bad_folder, published_net)
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+def test_evaluate_skips_and_counts_or_fails_on_request(bad_folder, published_net, cli):
+    common = ("evaluate", "--weights", published_net, "--data", bad_folder, "--json")
+    status, metrics = cli(*common)
+    assert status == 0, cli.err
     assert metrics["images"] == 3 and metrics["skipped"] == 4
+    assert cli(*common, "--on-bad-image", "fail")[0] == 2
+    assert "not a readable image" in cli.err and len(cli.err.strip().splitlines()) == 1
 
 
-def test_evaluate_fails_on_request(bad_folder, published_net):
-    result = evaluate_cli(bad_folder, published_net, "--on-bad-image", "fail")
-    assert result.returncode == 2
-    assert "not a readable image" in result.stderr and "Traceback" not in result.stderr
+# --- --on-bad-image on train, compress and export ---------------------------------------------------
+
+BAD_KINDS = {
+    "empty": b"",
+    "text": b"this is not an image",
+    "truncated": None,  # the first third of a real JPEG
+}
+
+
+def write_bad(folder, real: bytes) -> list[str]:
+    names = []
+    for kind, data in BAD_KINDS.items():
+        path = folder / f"zz_{kind}.jpg"
+        path.write_bytes(real[: len(real) // 3] if data is None else data)
+        names.append(path.name)
+    return names
+
+
+@pytest.fixture()
+def cifar_with_bad(cifar_train, tmp_path):
+    """Three CIFAR-10 classes, 6 real images each, and 3 unreadable files in the frog folder."""
+    folder = cifar_slice(tmp_path / "data", ("airplane", "frog", "truck"), 6)
+    real = next((cifar_train / "frog").glob("*.jpg")).read_bytes()
+    write_bad(folder / "frog", real)
+    return folder
+
+
+def test_train_on_bad_image_fail_stops_with_one_line(cifar_with_bad, tmp_path, cli):
+    code, _ = cli("train", "--arch", "squeezenet_cifar", "--data", str(cifar_with_bad), "--epochs", "1",
+                       "--batch-size", "6", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
+                       "--threads", "1", "--on-bad-image", "fail", "--json")
+    assert code == 2 and "not a readable image (--on-bad-image fail)" in cli.err
+    assert len(cli.err.strip().splitlines()) == 1 and "zz_" in cli.err
+    assert not (tmp_path / "run" / "last.pth").exists()
+
+
+@pytest.fixture()
+def tiny_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.pth"
+    save_checkpoint(path, squeezenet_cifar(base_e=8, incr_e=8, squeeze_ratio=0.25, num_classes=3),
+                    classes=["airplane", "frog", "truck"], preprocess="cifar")
+    return path
+
+
+def test_compress_finetune_data_skips_and_counts_or_fails(cifar_with_bad, tiny_checkpoint, tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "tiny.sqz"
+    common = ["compress", "--weights", str(tiny_checkpoint), "--out", str(out), "--bits", "4", "--finetune-data",
+              str(cifar_with_bad), "--epochs", "1", "--batch-size", "6", "--json"]
+    code, result = cli(*common)
+    assert code == 0, cli.err
+    assert [record["skipped_images"] for record in result["retraining"]] == [3]
+    assert out.exists()
+    out.unlink()
+    code, _ = cli(*common, "--on-bad-image", "fail")
+    assert code == 2 and "not a readable image (--on-bad-image fail)" in cli.err and len(cli.err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_compress_calibration_photos_skip_and_count_or_fail(imagenet_samples, tmp_path, published_net, cli):
+    photos = sorted(imagenet_samples.glob("*.JPEG"))[:3]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+    bad = [folder / name for name in write_bad(folder, photos[0].read_bytes())]
+    images, skipped = _warped([*photos, *bad], 64, "skip")
+    assert skipped == 3 and tuple(images.shape) == (3, 3, 64, 64) and images.dtype == torch.uint8
+    with pytest.raises(ValueError, match="not a readable image"):
+        _warped([*photos, *bad], 64, "fail")
+    with pytest.raises(ValueError, match="only 1 of 4 calibration photos are readable"):
+        _warped([photos[0], *bad], 64, "skip")
+    # Through the CLI: the preset's calibration half (every other sorted photo) holds bad files.
+    out = tmp_path / "x.sqz"
+    code, _ = cli("compress", "--weights", published_net, "--out", out, "--preset", "imagenet-small",
+                  "--calibration-data", folder, "--on-bad-image", "fail")
+    assert code == 2 and "not a readable image" in cli.err and len(cli.err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_export_calibration_data_skips_and_counts_or_fails(tmp_path, imagenet_samples, published_net, cli):
+    """--on-bad-image for the photos that calibrate int8 and check the exports."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted(imagenet_samples.glob("*.JPEG"))[:3]:
+        (folder / photo.name).symlink_to(photo)
+    (folder / "n01443537_broken.JPEG").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "c"
+    common = ["export", "--format", "c", "--weights", str(published_net), "--out", str(out),
+              "--calibration-data", str(folder), "--check-images", "4", "--json"]
+    code, result = cli(*common)
+    assert code == 0, cli.err
+    assert result["c_photos_skipped"] == 1 and result["c_checked_on"] == "3 photos"
+    code, _ = cli(*common[:-1], "--out", tmp_path / "c2", "--on-bad-image", "fail", "--json")
+    assert code == 2 and "not a readable image" in cli.err

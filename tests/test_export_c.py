@@ -6,7 +6,6 @@ logits reach about 30, and the measured difference is about 2e-5).
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -16,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from squeezenet.cli import main
 from squeezenet.compress.kmeans import kmeans_1d
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.compress.sqz import read_sqz_model, write_sqz
@@ -38,10 +36,10 @@ def _build(folder: Path) -> Path:
     return binary
 
 
-def _export_and_build(weights: Path, folder: Path, capsys, *extra: str) -> tuple[Path, dict]:
+def _export_and_build(weights: Path, folder: Path, cli, *extra: str) -> tuple[Path, dict]:
     """Through the CLI, as a user would."""
-    assert main(["export", "--format", "c", "--weights", str(weights), "--out", str(folder), "--json", *extra]) == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    status, report = cli("export", "--format", "c", "--weights", weights, "--out", folder, "--json", *extra)
+    assert status == 0, cli.err
     return _build(folder), report
 
 
@@ -109,7 +107,7 @@ def test_model_c_and_model_h_of_different_exports_refuse_to_compile(published_bu
 
 
 @pytest.mark.parametrize("bypass", ["simple", "complex"])
-def test_cifar_variants_with_batch_norm_and_bypass(tmp_path, cifar_train, capsys, bypass):
+def test_cifar_variants_with_batch_norm_and_bypass(tmp_path, cifar_train, cli, bypass):
     torch.manual_seed(1)
     model = squeezenet_cifar(batch_norm=True, bypass=bypass, base_e=32, incr_e=32)  # small: quick to quantize and compile
     for module in model.modules():
@@ -118,7 +116,7 @@ def test_cifar_variants_with_batch_norm_and_bypass(tmp_path, cifar_train, capsys
             module.running_var.uniform_(0.5, 2.0)
     checkpoint = tmp_path / "cifar.pth"
     save_checkpoint(checkpoint, model)
-    binary, report = _export_and_build(checkpoint, tmp_path / "c", capsys, "--calibration-data", str(cifar_train),
+    binary, report = _export_and_build(checkpoint, tmp_path / "c", cli, "--calibration-data", str(cifar_train),
                                        "--check-images", "4")
     assert report["quantized_at_export"] and report["preprocess"] == "cifar"
     # The CLI's own check: compiled with the strict flags, compared with PyTorch on 4 photos.
@@ -137,7 +135,7 @@ def test_cifar_variants_with_batch_norm_and_bypass(tmp_path, cifar_train, capsys
     assert report["c_top1_agreement_with_dense_model"] == (logits.argmax(1) == dense.argmax(1)).mean()
 
 
-def test_unsupported_layer_not_a_model_and_file_as_folder_exit_2(tmp_path, capsys, published_net):
+def test_unsupported_layer_not_a_model_and_file_as_folder_exit_2(tmp_path, cli, published_net):
     alexnet = tmp_path / "alexnet.pth"
     save_checkpoint(alexnet, alexnet_cifar())
     not_a_model = tmp_path / "photo.net"
@@ -150,8 +148,8 @@ def test_unsupported_layer_not_a_model_and_file_as_folder_exit_2(tmp_path, capsy
         (published_net, a_file, "is a file"),
     ]
     for weights, out, message in cases:
-        assert main(["export", "--format", "c", "--weights", str(weights), "--out", str(out)]) == 2
-        error = capsys.readouterr().err
+        assert cli("export", "--format", "c", "--weights", weights, "--out", out)[0] == 2
+        error = cli.err
         assert len(error.strip().splitlines()) == 1 and message in error
     assert a_file.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alexnet.pth", "photo.net", "taken"]
@@ -181,7 +179,7 @@ def test_squeezenet_1_1_stride_2_stem_on_photos(tmp_path, imagenet_samples):
     assert (logits.argmax(1) == reference.argmax(1)).all()
 
 
-def test_sqz_with_6_bit_codebooks_and_8_bit_relative_indices(tmp_path, cifar_train, capsys):
+def test_sqz_with_6_bit_codebooks_and_8_bit_relative_indices(tmp_path, cifar_train, cli):
     """A pruned .sqz whose gaps exceed 15: the C arrays switch to 8-bit relative indices."""
     torch.manual_seed(4)
     model = squeezenet_cifar(base_e=32, incr_e=32).eval()
@@ -196,7 +194,7 @@ def test_sqz_with_6_bit_codebooks_and_8_bit_relative_indices(tmp_path, cifar_tra
     assert max(int(layer.gaps.max()) for layer in layers) > 15
     sqz = tmp_path / "pruned.sqz"
     write_sqz(sqz, model.spec.to_dict(), layers, 6, "ans")
-    binary, report = _export_and_build(sqz, tmp_path / "c", capsys)
+    binary, report = _export_and_build(sqz, tmp_path / "c", cli)
     source = (tmp_path / "c" / "model.c").read_text()
     assert "64-entry codebook, 8-bit relative indices" in source and not report["quantized_at_export"]
     images, _ = photo_batch(cifar_train, "cifar", 32, 4)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
-from squeezenet.cli import main
 from squeezenet.export.onnx import export_onnx, onnx_session, quantize_onnx_int8, run_onnx
 from squeezenet.export.photos import photo_batch, photo_paths
 from squeezenet.models import squeezenet_cifar
@@ -57,7 +54,7 @@ def test_int8_agrees_with_fp32_on_unseen_photos(fp32_onnx, imagenet_samples, tmp
     assert not np.array_equal(int8, fp32)  # it really is a different (quantized) model
 
 
-def test_cifar_batch_norm_model_exports_folded(tmp_path, cifar_train, capsys):
+def test_cifar_batch_norm_model_exports_folded(tmp_path, cifar_train, cli):
     torch.manual_seed(0)
     model = squeezenet_cifar(batch_norm=True, bypass="complex")
     for module in model.modules():  # non-trivial statistics so folding matters
@@ -67,9 +64,8 @@ def test_cifar_batch_norm_model_exports_folded(tmp_path, cifar_train, capsys):
     checkpoint = tmp_path / "cifar.pth"
     save_checkpoint(checkpoint, model)
     images, _ = photo_batch(cifar_train, "cifar", 32, 4)
-    status = main(["export", "--format", "onnx", "--weights", str(checkpoint), "--out", str(tmp_path / "cifar.onnx"), "--json"])
-    assert status == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    status, report = cli("export", "--format", "onnx", "--weights", checkpoint, "--out", tmp_path / "cifar.onnx", "--json")
+    assert status == 0, cli.err
     assert report["max_abs_logit_diff_vs_pytorch"] < TOLERANCE
     with torch.no_grad():
         reference = model.eval()(torch.from_numpy(images)).numpy()
@@ -77,7 +73,7 @@ def test_cifar_batch_norm_model_exports_folded(tmp_path, cifar_train, capsys):
     assert np.abs(exported - reference).max() < TOLERANCE
 
 
-def test_bad_input_exits_2_and_writes_nothing(tmp_path, published_net, capsys):
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, published_net, cli):
     not_a_model = tmp_path / "notes.pth"
     not_a_model.write_bytes(b"this is not a model")
     out = tmp_path / "model.onnx"
@@ -89,8 +85,8 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, published_net, capsys):
     for arguments in cases:
         if "--format" not in arguments:
             arguments = [*arguments, "--format", "onnx"]
-        assert main(["export", *arguments]) == 2
-        error = capsys.readouterr().err
+        assert cli("export", *arguments)[0] == 2
+        error = cli.err
         assert len(error.strip().splitlines()) == 1 and error.startswith("squeezenet export: error:")
         assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.pth"]

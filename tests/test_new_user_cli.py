@@ -1,29 +1,21 @@
 """What a new user meets first (issue 17): outputs that must not replace inputs, file modes, missing
 folders, class names, errors with --json, and flags that were silently ignored."""
 
-import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from conftest import CIFAR_CLASSES, REPO, cifar_slice, last_json
 
-from squeezenet.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
 CIFAR_SQZ = REPO / "results" / "cifar10" / "squeezenet_cifar_dc8bit_huffman.sqz"
-CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SUBSET = ("airplane", "cat", "dog")
 PER_CLASS = 10
 
 
-def run_in_process(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as stop:  # argparse's own errors
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def run_in_process(cli, *args: str) -> tuple[int, str, str]:
+    code, _ = cli(*args)
+    return code, cli.out, cli.err
 
 
 def one_line_error(code: int, err: str) -> str:
@@ -49,12 +41,8 @@ def umask_022():
 
 
 def cifar_folder(root: Path, cifar_train: Path, classes, per_class: int = PER_CLASS) -> Path:
-    """An ImageFolder of symlinks to the first ``per_class`` photos of each class (0 makes an empty class folder)."""
-    for name in classes:
-        (root / name).mkdir(parents=True)
-        for photo in sorted((cifar_train / name).iterdir())[:per_class]:
-            (root / name / photo.name).symlink_to(photo)
-    return root
+    """The first ``per_class`` photos of each class (0 makes an empty class folder): conftest's slice."""
+    return cifar_slice(root, classes, per_class)
 
 
 # 1. export never writes over its input, and --out must be the kind of path the format writes.
@@ -62,20 +50,20 @@ def cifar_folder(root: Path, cifar_train: Path, classes, per_class: int = PER_CL
 @pytest.mark.parametrize("out_name, format_", [
     ("m.sqz", "onnx"), ("m.sqz", "onnx-int8"), ("m.sqz", "c"), ("m.sqz/inside", "c"), ("link.onnx", "onnx"),
 ])
-def test_export_refuses_to_overwrite_its_input(tmp_path, capsys, out_name, format_):
+def test_export_refuses_to_overwrite_its_input(tmp_path, cli, out_name, format_):
     original = CIFAR_SQZ.read_bytes()
     model = tmp_path / "m.sqz"
     model.write_bytes(original)
     (tmp_path / "link.onnx").symlink_to(model)
     extra = ["--calibration-data", str(tmp_path)] if format_ == "onnx-int8" else []
-    code, out, err = run_in_process(capsys, "export", "--format", format_, "--weights", str(model),
+    code, out, err = run_in_process(cli, "export", "--format", format_, "--weights", str(model),
                                     "--out", str(tmp_path / out_name), *extra)
     assert "would overwrite the input model" in one_line_error(code, err)
     assert model.read_bytes() == original
 
 
-def test_onnx_export_needs_an_onnx_out(tmp_path, capsys):
-    code, out, err = run_in_process(capsys, "export", "--format", "onnx", "--weights", str(CIFAR_SQZ),
+def test_onnx_export_needs_an_onnx_out(tmp_path, cli):
+    code, out, err = run_in_process(cli, "export", "--format", "onnx", "--weights", str(CIFAR_SQZ),
                                     "--out", str(tmp_path / "x.sqz"))
     assert "does not end in .onnx" in one_line_error(code, err)
     assert not (tmp_path / "x.sqz").exists()
@@ -203,13 +191,13 @@ def test_a_subset_without_class_names_is_refused(tmp_path, cifar_train, cifar_mo
         evaluate(cifar_model, subset, "cifar", show_progress=False)
 
 
-def test_imagenet_model_on_cifar_classes_is_refused_naming_them(tmp_path, cifar_train, published_net, capsys):
+def test_imagenet_model_on_cifar_classes_is_refused_naming_them(tmp_path, cifar_train, published_net, cli):
     folder = cifar_folder(tmp_path / "cifar", cifar_train, SUBSET, per_class=2)
-    code, out, err = run_in_process(capsys, "evaluate", "--weights", str(published_net), "--data", str(folder),
+    code, out, err = run_in_process(cli, "evaluate", "--weights", str(published_net), "--data", str(folder),
                                     "--json")
     line = one_line_error(code, err)
     assert "the folder's classes airplane, cat, dog are not among the model's 1000 classes" in line
-    assert json.loads(out.strip().splitlines()[-1]) == {"error": line}
+    assert last_json(out) == {"error": line}
 
 
 def test_evaluate_progress_counts_images(tmp_path, cifar_train, cifar_model, monkeypatch):
@@ -240,19 +228,19 @@ def test_evaluate_progress_counts_images(tmp_path, cifar_train, cifar_model, mon
 
 # 5. and 6. Errors with --json, and a bare `squeezenet`.
 
-def test_json_errors_are_the_last_stdout_line(capsys):
-    code, out, err = run_in_process(capsys, "evaluate", "--weights", "missing.net", "--data", ".", "--json")
+def test_json_errors_are_the_last_stdout_line(cli):
+    code, out, err = run_in_process(cli, "evaluate", "--weights", "missing.net", "--data", ".", "--json")
     line = one_line_error(code, err)
-    assert json.loads(out.strip().splitlines()[-1]) == {"error": line}
-    code, out, err = run_in_process(capsys, "evaluate", "--json", "--frobnicate")
+    assert last_json(out) == {"error": line}
+    code, out, err = run_in_process(cli, "evaluate", "--json", "--frobnicate")
     line = one_line_error(code, err)
-    assert json.loads(out.strip().splitlines()[-1]) == {"error": line}
-    code, out, err = run_in_process(capsys, "evaluate", "--weights", "missing.net", "--data", ".")
+    assert last_json(out) == {"error": line}
+    code, out, err = run_in_process(cli, "evaluate", "--weights", "missing.net", "--data", ".")
     assert code == 2 and out == ""  # without --json, stdout stays empty
 
 
-def test_bare_command_lists_the_commands(capsys):
-    code, out, err = run_in_process(capsys)
+def test_bare_command_lists_the_commands(cli):
+    code, out, err = run_in_process(cli)
     assert code == 2
     for command in ("evaluate", "predict", "compress", "export"):
         assert command in err
@@ -261,35 +249,35 @@ def test_bare_command_lists_the_commands(capsys):
 
 # 7. Plain http weights are refused.
 
-def test_http_weights_are_refused(capsys, tmp_path, monkeypatch):
+def test_http_weights_are_refused(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path))
-    code, out, err = run_in_process(capsys, "info", "--weights", "http://example.invalid/m-e4ab6960.net")
+    code, out, err = run_in_process(cli, "info", "--weights", "http://example.invalid/m-e4ab6960.net")
     assert "https only" in one_line_error(code, err)
     assert list(tmp_path.iterdir()) == []
 
 
 # 8. predict skips an unreadable image by default.
 
-def test_predict_lists_a_bad_image_and_predicts_the_others(tmp_path, imagenet_samples, published_net, capsys):
+def test_predict_lists_a_bad_image_and_predicts_the_others(tmp_path, imagenet_samples, published_net, cli):
     good = imagenet_samples / "n01440764_tench.JPEG"
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(good.read_bytes()[:200])
-    code, out, err = run_in_process(capsys, "predict", str(bad), str(good), "--weights", str(published_net), "--json")
+    code, out, err = run_in_process(cli, "predict", str(bad), str(good), "--weights", str(published_net), "--json")
     assert code == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+    result = last_json(out)
     first, second = result["predictions"]
     assert first["image"] == str(bad) and "not a readable image" in first["error"] and first["top"] == []
     assert second["top"][0]["name"] == "tench" and "error" not in second
     assert result["skipped"] == 1
-    code, out, err = run_in_process(capsys, "predict", str(bad), str(good), "--weights", str(published_net),
+    code, out, err = run_in_process(cli, "predict", str(bad), str(good), "--weights", str(published_net),
                                     "--on-bad-image", "fail")
     assert "not a readable image" in one_line_error(code, err)
 
 
 # 10. and 11. export's human summary, and flags the chosen format would ignore.
 
-def test_export_summary_is_readable(tmp_path, capsys):
-    code, out, err = run_in_process(capsys, "export", "--format", "c", "--weights", str(CIFAR_SQZ),
+def test_export_summary_is_readable(tmp_path, cli):
+    code, out, err = run_in_process(cli, "export", "--format", "c", "--weights", str(CIFAR_SQZ),
                                     "--out", str(tmp_path / "engine"))
     assert code == 0, err
     lines = out.strip().splitlines()
@@ -304,8 +292,8 @@ def test_export_summary_is_readable(tmp_path, capsys):
     (["--format", "onnx", "--calibration-images", "4"], "--calibration-images applies to --format onnx-int8 only"),
     (["--format", "c", "--calibration-images", "4"], "--calibration-images applies to --format onnx-int8 only"),
 ])
-def test_export_refuses_flags_it_would_ignore(tmp_path, capsys, args, message):
+def test_export_refuses_flags_it_would_ignore(tmp_path, cli, args, message):
     out = tmp_path / ("engine" if "c" in args else "m.onnx")
-    code, _, err = run_in_process(capsys, "export", "--weights", str(CIFAR_SQZ), "--out", str(out), *args)
+    code, _, err = run_in_process(cli, "export", "--weights", str(CIFAR_SQZ), "--out", str(out), *args)
     assert message in one_line_error(code, err)
     assert not out.exists()

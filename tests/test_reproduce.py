@@ -4,18 +4,19 @@ run cache, and the report files (the numbers of the tiny schedule mean nothing).
 from __future__ import annotations
 
 import csv
-import json
 import os
 
 import pytest
+from conftest import cifar_slice as make_cifar_slice
 
 from squeezenet.cli import main
 from squeezenet.compress.sqz import read_sqz_model, sqz_breakdown
 from squeezenet.models import count_parameters, fold_batch_norm, squeezenet_cifar
 from squeezenet.reproduce import design_space, table2
 from squeezenet.reproduce.runs import RunCache, settings_key
+from squeezenet.reproduce.schedules import schedule_named
 from squeezenet.reproduce.table2 import Table2Plan
-from squeezenet.reproduce.training import per_class
+from squeezenet.reproduce.training import accuracy, load_splits, per_class
 from squeezenet.training_data import load_image_folder
 
 IMAGES_PER_CLASS = 6  # 4 train (the tiny schedule's 4 per class) + 2 validation
@@ -27,81 +28,97 @@ def cifar_slice(cifar_train, tmp_path, monkeypatch):
     """The first images of every class of the real CIFAR-10 train split, as a folder of symlinks;
     every cache (decoded images, finished runs) lives under tmp_path."""
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "cifar"
-    for class_dir in sorted(p for p in cifar_train.iterdir() if p.is_dir()):
-        (root / class_dir.name).mkdir(parents=True)
-        for image in sorted(class_dir.iterdir())[:IMAGES_PER_CLASS]:
-            os.symlink(image, root / class_dir.name / image.name)
-    return root
+    return make_cifar_slice(tmp_path / "cifar", per_class=IMAGES_PER_CLASS)
 
 
-def _reproduce(capsys, *args: str) -> dict:
-    code = main(["reproduce", *args, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out.strip().splitlines()[-1])
+def _reproduce(cli, *args: str) -> dict:
+    status, result = cli("reproduce", *args, "--json")
+    assert status == 0, cli.err
+    return result
 
 
-def test_table2_every_row_cache_and_reports(cifar_slice, tmp_path, capsys, monkeypatch):
-    # The default SVD row factorises the two 4096x4096 fc layers (a full SVD, ~25 s of CPU each);
-    # the wiring check factorises two convolutions instead, through the same code.
-    plan = Table2Plan(alexnet_svd_rank=16, alexnet_svd_layers=("features.6", "features.8"))
-    monkeypatch.setattr(table2, "TABLE2_PLAN", plan)
+ALEXNET_BYTES = 4 * 35_855_178  # AlexNet fp32: 4 bytes per parameter of the folded model
+
+
+def _table2_rows_cache_and_reports(cifar_slice, tmp_path, cli, groups: tuple[str, ...]):
+    """`reproduce table2 --rows GROUPS`: the rows, their .sqz files, the run cache and the reports."""
     out, results = tmp_path / "reports", tmp_path / "results"
     args = ("table2", "--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT),
-            "--out", str(out), "--results", str(results), "--threads", "2")
-    first = _reproduce(capsys, *args)
+            "--out", str(out), "--results", str(results), "--threads", "2", "--rows", ",".join(groups))
+    first = _reproduce(cli, *args)
     rows = first["rows"]
-    labels = [(row["architecture"], row["approach"], row["data_type"]) for row in rows]
-    assert labels[:4] == [("AlexNet", "None (baseline)", "32 bit"), ("AlexNet", "SVD (rank 16 features.6, features.8)", "32 bit"),
-                          ("AlexNet", "Network Pruning", "32 bit"), ("AlexNet", "Deep Compression (Huffman)", "5-8 bit")]
-    assert [row["architecture"] for row in rows[4:]] == ["SqueezeNet"] * 8
-    assert [row["data_type"] for row in rows[6:]] == ["8 bit", "8 bit", "6 bit", "6 bit", "4 bit", "4 bit"]
-    # Sizes: AlexNet fp32 is 4 bytes per parameter of the folded model; every compression shrinks it.
-    alexnet_bytes = rows[0]["original_bytes"]
-    assert alexnet_bytes == 4 * 35_855_178
-    assert all(row["compressed_bytes"] < row["original_bytes"] for row in rows[1:4] + rows[5:])
-    assert rows[4]["compressed_bytes"] == 4 * count_parameters(fold_batch_norm(squeezenet_cifar(batch_norm=True)))
+    squeezenet = rows[4:] if "alexnet" in groups else rows
+    if "alexnet" in groups:
+        labels = [(row["architecture"], row["approach"], row["data_type"]) for row in rows]
+        assert labels[:4] == [("AlexNet", "None (baseline)", "32 bit"),
+                              ("AlexNet", "SVD (rank 16 features.6, features.8)", "32 bit"),
+                              ("AlexNet", "Network Pruning", "32 bit"), ("AlexNet", "Deep Compression (Huffman)", "5-8 bit")]
+        assert rows[0]["original_bytes"] == ALEXNET_BYTES
+        assert all(row["compressed_bytes"] < row["original_bytes"] for row in rows[1:4])
+    assert [row["architecture"] for row in squeezenet] == ["SqueezeNet"] * 8
+    assert [row["data_type"] for row in squeezenet[2:]] == ["8 bit", "8 bit", "6 bit", "6 bit", "4 bit", "4 bit"]
+    # Sizes: every compression shrinks the model.
+    assert all(row["compressed_bytes"] < row["original_bytes"] for row in squeezenet[1:])
+    assert squeezenet[0]["compressed_bytes"] == 4 * count_parameters(fold_batch_norm(squeezenet_cifar(batch_norm=True)))
     for row in rows:
-        assert row["reduction_vs_alexnet"] == pytest.approx(alexnet_bytes / row["compressed_bytes"])
-        assert 0.0 <= row["top1"] <= row["top5"] <= 1.0
+        assert row["reduction_vs_alexnet"] == pytest.approx(ALEXNET_BYTES / row["compressed_bytes"])
     # The compressed SqueezeNet rows are real .sqz files of exactly the reported size, readable back.
     # Their headers name the classes (the folder's, in label order) and the preprocessing, so predict
-    # and evaluate need no flags.
-    for row in rows[6:]:
+    # and evaluate need no flags. Their accuracy is the file's: the model read back from --results
+    # scores exactly the reported top-1 / top-5 on the same validation images (a second path).
+    val = load_splits(cifar_slice, schedule_named("tiny"), val_split=VAL_SPLIT, show_progress=False).val
+    for row in squeezenet[2:]:
         assert os.path.getsize(row["file"]) == row["compressed_bytes"] == sqz_breakdown(row["file"])["total"]
         model = read_sqz_model(row["file"])
-        assert count_parameters(model) == rows[4]["compressed_bytes"] // 4
+        assert count_parameters(model) == squeezenet[0]["compressed_bytes"] // 4
         assert model.class_names == sorted(path.name for path in cifar_slice.iterdir()) and model.preprocess == "cifar"
-    assert rows[8]["compressed_bytes"] < rows[6]["compressed_bytes"]  # 6 bits are smaller than 8
-    assert first["runs_computed"] == 9 and first["runs_reused"] == 0
+        again = accuracy(model, val)
+        assert (again["top1"], again["top5"], again["val_images"]) == (row["top1"], row["top5"], len(val))
+    assert squeezenet[4]["compressed_bytes"] < squeezenet[2]["compressed_bytes"]  # 6 bits are smaller than 8
+    runs = 9 if "alexnet" in groups else 5
+    assert first["runs_computed"] == runs and first["runs_reused"] == 0
     # The reports: a markdown table with the stamp, and a csv with one line per row.
     text = (out / "table2.md").read_text()
-    assert text.count("\n| CIFAR-10 |") == 12
+    assert text.count("\n| CIFAR-10 |") == len(rows) == 4 * ("alexnet" in groups) + 8
     assert f"Command: `squeezenet reproduce table2 --data {cifar_slice}" in text and "Machine: " in text and "Date: " in text
     with open(out / "table2.csv") as handle:
         table = list(csv.DictReader(handle))
     assert [int(line["compressed_bytes"]) for line in table] == [row["compressed_bytes"] for row in rows]
     # A rerun refuses to overwrite the reports and the .sqz files (committed ones, in the repository)...
     report_before = (out / "table2.md").read_bytes()
-    assert main(["reproduce", *args]) == 2
-    error = capsys.readouterr().err.strip()
+    assert cli("reproduce", *args)[0] == 2
+    error = cli.err.strip()
     assert str(out / "table2.md") in error and "--force" in error and "\n" not in error
     assert (out / "table2.md").read_bytes() == report_before
     # ... and with --force redoes nothing and reports the same rows.
-    second = _reproduce(capsys, *args, "--force")
-    assert second["runs_computed"] == 0 and second["runs_reused"] == 9
+    second = _reproduce(cli, *args, "--force")
+    assert second["runs_computed"] == 0 and second["runs_reused"] == runs
     assert [row["compressed_bytes"] for row in second["rows"]] == [row["compressed_bytes"] for row in rows]
     assert [row["top1"] for row in second["rows"]] == [row["top1"] for row in rows]
 
 
-def test_design_space_and_bypass_reports(cifar_slice, tmp_path, capsys, monkeypatch):
+def test_table2_squeezenet_rows_cache_and_reports(cifar_slice, tmp_path, cli):
+    """Every CI run: the SqueezeNet row group (baseline, pruning, 8/6/4-bit Deep Compression in both
+    coders), its .sqz files, the run cache and the reports. The AlexNet rows: the slow test below."""
+    _table2_rows_cache_and_reports(cifar_slice, tmp_path, cli, ("squeezenet",))
+
+
+@pytest.mark.slow
+def test_table2_every_row_cache_and_reports(cifar_slice, tmp_path, cli, monkeypatch):
+    # The default SVD row factorises the two 4096x4096 fc layers (a full SVD, ~25 s of CPU each);
+    # the wiring check factorises two convolutions instead, through the same code.
+    plan = Table2Plan(alexnet_svd_rank=16, alexnet_svd_layers=("features.6", "features.8"))
+    monkeypatch.setattr(table2, "TABLE2_PLAN", plan)
+    _table2_rows_cache_and_reports(cifar_slice, tmp_path, cli, ("alexnet", "squeezenet"))
+
+
+def test_design_space_and_bypass_reports(cifar_slice, tmp_path, cli, monkeypatch):
     # Two points per sweep keep the test short; the sweep code is the one the CLI runs.
     monkeypatch.setattr(design_space, "SQUEEZE_RATIOS", (0.125, 0.25))
     monkeypatch.setattr(design_space, "PCT3X3_VALUES", (0.25, 0.5))
     out = tmp_path / "reports"
     common = ("--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT), "--out", str(out))
-    sweep = _reproduce(capsys, "design-space", *common)
+    sweep = _reproduce(cli, "design-space", *common)
     assert [(row["sweep"], row["squeeze_ratio"], row["pct3x3"]) for row in sweep["rows"]] == [
         ("squeeze ratio", 0.125, 0.5), ("squeeze ratio", 0.25, 0.5), ("pct3x3", 0.5, 0.25), ("pct3x3", 0.5, 0.5)]
     sizes = [row["parameters"] for row in sweep["rows"]]
@@ -123,10 +140,10 @@ def test_design_space_and_bypass_reports(cifar_slice, tmp_path, capsys, monkeypa
     first = sweep["rows"][0]
     assert f"{100 * first['top1']:.1f}% ± {100 * first['top1_std']:.1f}" in markdown
     # --cached-only trains nothing: it reports the finished runs and names the missing ones.
-    partial = _reproduce(capsys, "bypass", *common, "--cached-only")
+    partial = _reproduce(cli, "bypass", *common, "--cached-only")
     assert [row["bypass"] for row in partial["rows"]] == ["none"] and partial["missing"] == ["simple", "complex"]
     assert partial["runs_computed"] == 0 and "not finished" in (out / "bypass.md").read_text().lower()
-    bypass = _reproduce(capsys, "bypass", *common, "--force")  # replaces the --cached-only report
+    bypass = _reproduce(cli, "bypass", *common, "--force")  # replaces the --cached-only report
     vanilla, simple, complex_ = bypass["rows"]
     assert simple["parameters"] == vanilla["parameters"] < complex_["parameters"]
     # Vanilla is the SR=0.125 sweep point: both of its seeds are reused, so the seed is in the key.
@@ -196,10 +213,10 @@ def test_per_class_subset(cifar_slice):
     assert set(subset.paths) <= set(train.paths) and not set(subset.paths) & set(val.paths)
 
 
-def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
-    assert main(["reproduce", "table2", "--data", str(tmp_path / "missing"), "--schedule", "tiny",
-                 "--out", str(tmp_path / "reports"), "--results", str(tmp_path / "results")]) == 2
-    error = capsys.readouterr().err.strip()
+def test_bad_input_is_one_line_exit_2(tmp_path, cli):
+    assert cli("reproduce", "table2", "--data", tmp_path / "missing", "--schedule", "tiny",
+               "--out", tmp_path / "reports", "--results", tmp_path / "results")[0] == 2
+    error = cli.err.strip()
     assert error.startswith("squeezenet reproduce: error:") and "missing" in error and "\n" not in error
 
 
@@ -253,34 +270,34 @@ def test_equal_time_schedule_trains_squeezenet_for_its_own_epochs(cifar_slice, t
     assert [record["epoch"] for record in run.result["training"]["history"]] == [1, 2]
 
 
-def _refusal(capsys, *args: str) -> str:
-    assert main(["reproduce", *args]) == 2
-    error = capsys.readouterr().err.strip()
+def _refusal(cli, *args: str) -> str:
+    assert cli("reproduce", *args)[0] == 2
+    error = cli.err.strip()
     assert error.startswith("squeezenet reproduce: error:") and "\n" not in error
     return error
 
 
-def test_output_paths_are_checked_before_any_work(cifar_slice, tmp_path, capsys):
+def test_output_paths_are_checked_before_any_work(cifar_slice, tmp_path, cli):
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     runs = tmp_path / "runs"
     common = ("--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT), "--run-cache", str(runs))
-    error = _refusal(capsys, "design-space", *common, "--out", str(a_file))
+    error = _refusal(cli, "design-space", *common, "--out", str(a_file))
     assert "--out" in error and "is a file" in error
-    error = _refusal(capsys, "table2", *common, "--out", str(tmp_path / "reports"), "--results", str(a_file / "sub"))
+    error = _refusal(cli, "table2", *common, "--out", str(tmp_path / "reports"), "--results", str(a_file / "sub"))
     assert "--results" in error and "cannot be created" in error
-    error = _refusal(capsys, "bypass", "--data", str(cifar_slice), "--schedule", "tiny", "--out", str(tmp_path / "reports"),
+    error = _refusal(cli, "bypass", "--data", str(cifar_slice), "--schedule", "tiny", "--out", str(tmp_path / "reports"),
                      "--run-cache", str(a_file))
     assert "--run-cache" in error
-    error = _refusal(capsys, "bypass", *common, "--out", str(tmp_path / "reports"), "--cache-dir", str(a_file))
+    error = _refusal(cli, "bypass", *common, "--out", str(tmp_path / "reports"), "--cache-dir", str(a_file))
     assert "--cache-dir" in error
     # Nothing was read or trained: no run folder, no decoded-image cache, no report folder.
     assert not runs.exists() and not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists()
 
 
-def test_cache_dir_is_the_decoded_image_cache(cifar_slice, tmp_path, capsys):
+def test_cache_dir_is_the_decoded_image_cache(cifar_slice, tmp_path, cli):
     images, runs = tmp_path / "decoded", tmp_path / "runs"
-    result = _reproduce(capsys, "bypass", "--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT),
+    result = _reproduce(cli, "bypass", "--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT),
                         "--out", str(tmp_path / "reports"), "--cache-dir", str(images), "--run-cache", str(runs),
                         "--cached-only")
     assert result["runs_computed"] == 0 and result["missing"] == ["none", "simple", "complex"]
@@ -288,16 +305,16 @@ def test_cache_dir_is_the_decoded_image_cache(cifar_slice, tmp_path, capsys):
     assert not (tmp_path / "cache").exists()  # ... and not to the default cache
 
 
-def test_imagenet_options_come_in_pairs(cifar_slice, tmp_path, published_net, imagenet_samples, capsys):
+def test_imagenet_options_come_in_pairs(cifar_slice, tmp_path, published_net, imagenet_samples, cli):
     common = ("table2", "--data", str(cifar_slice), "--schedule", "tiny", "--out", str(tmp_path / "reports"),
               "--run-cache", str(tmp_path / "runs"))
-    error = _refusal(capsys, *common, "--imagenet-photos", str(imagenet_samples))
+    error = _refusal(cli, *common, "--imagenet-photos", str(imagenet_samples))
     assert "--imagenet-photos needs --imagenet-net" in error
-    error = _refusal(capsys, *common, "--imagenet-net", str(published_net))
+    error = _refusal(cli, *common, "--imagenet-net", str(published_net))
     assert "--imagenet-net needs --imagenet-photos" in error
-    error = _refusal(capsys, *common, "--imagenet-sqz", str(published_net))
+    error = _refusal(cli, *common, "--imagenet-sqz", str(published_net))
     assert "--imagenet-sqz needs" in error
-    assert "table2 only" in _refusal(capsys, "bypass", *common[1:], "--imagenet-net", str(published_net))
+    assert "table2 only" in _refusal(cli, "bypass", *common[1:], "--imagenet-net", str(published_net))
     assert not (tmp_path / "runs").exists()
 
 

@@ -44,7 +44,7 @@ json.dump({"logits": outputs, "torch_imported": imported,
 def test_runs_net_and_sqz_without_torch_and_matches_pytorch(tmp_path, published_net, published_model, imagenet_samples):
     sqz = tmp_path / "published.sqz"
     write_sqz(sqz, CAFFE_SQUEEZENET_V1_0, read_net(published_net), 8, "huffman")
-    images, _ = photo_batch(imagenet_samples, "caffe", 227, 3, offset=11)
+    images, _ = photo_batch(imagenet_samples, "caffe", 227, 2, offset=11)
     np.save(tmp_path / "images.npy", images)
     result_path = tmp_path / "result.json"
     subprocess.run([sys.executable, "-c", _WITHOUT_TORCH, str(tmp_path / "images.npy"), str(result_path),
