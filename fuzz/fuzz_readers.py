@@ -3,7 +3,7 @@ decode_sqz and the NumPy runtime's read_compressed.
 
 Run with ``make fuzz``. Seeds are the real published .net file and a real .sqz made from it. Every
 input must either parse or raise ValueError; any other exception, a hang past -timeout or memory
-past -rss_limit_mb is a finding. Findings are fixed and kept as tests in tests/test_fuzz_regressions.py.
+past -rss_limit_mb is a finding. Findings are fixed and kept as tests in tests/test_forged_files.py.
 """
 
 from __future__ import annotations
