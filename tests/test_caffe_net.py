@@ -66,5 +66,13 @@ def test_lying_counts_are_rejected(published_net, tmp_path):
     data[0:4] = (2**31).to_bytes(4, "little")
     bad = tmp_path / "lying.net"
     bad.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="need"):
+    with pytest.raises(ValueError, match="not a .net file .* declares 2,147,483,648 entries for layer 0, which has "
+                                         "14,112 weights"):
         read_net(bad)
+
+
+def test_a_photo_renamed_net_is_called_not_a_net_file(imagenet_samples, tmp_path):
+    renamed = tmp_path / "photo.net"
+    renamed.write_bytes((imagenet_samples / "n01440764_tench.JPEG").read_bytes())
+    with pytest.raises(ValueError, match=r"photo\.net: not a \.net file of SqueezeNet v1\.0"):
+        read_net(renamed)
