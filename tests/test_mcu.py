@@ -164,3 +164,33 @@ def test_cli_target_cortex_m7_builds_firmware_and_refuses_what_does_not_fit(cli,
     status, result = cli("export", "--format", "onnx", "--target", "cortex-m7", "--weights", WEIGHTS, "--out",
                          tmp_path / "m.onnx", "--json")
     assert status == 2 and "needs --format c" in result["error"]
+
+
+def test_int8_engine_on_the_emulated_chip_matches_its_host_build_and_the_reference(cli, narrow, tmp_path):
+    """`export --precision int8 --target cortex-m7` as a user runs it, on the narrow net: the firmware's
+    logits equal the host build's to the bit (the CLI compares them), and those equal the int8
+    reference engine's (compared here on the same photo)."""
+    from conftest import cifar_slice
+
+    from squeezenet.export.c99.check import compile_check_binary, run_check_binary
+    from squeezenet.export.compressed import compressed_model
+    from squeezenet.int8.reference import Int8Model
+
+    photos = cifar_slice(tmp_path / "photos", per_class=3, from_end=True)
+    weights = narrow[0].parent / "narrow.pth"
+    status, result = cli("export", "--format", "c", "--precision", "int8", "--target", "cortex-m7", "--weights",
+                         weights, "--out", tmp_path / "int8", "--calibration-data", photos, "--calibration-images", 10,
+                         "--check-images", 6, "--emulate-images", 1, "--json")
+    assert status == 0, cli.err
+    assert result["emulated_logits_bit_identical_to_host"] is True
+    assert result["c_logits_bit_identical_to_int8_reference"] is True
+    assert result["static_ram_bytes"] <= result["ram_budget_bytes"] and result["ram_budget_bytes"] % 4096 == 0
+    assert result["ram_bytes"] == sum(result["ram_buffers"].values())
+    # The host build of the int8 C against the reference engine calibrated on the same photos.
+    compressed = compressed_model(weights)
+    calibration, _ = photo_batch(photos, "cifar", 32, 10)
+    reference = Int8Model.calibrated(compressed.spec, compressed.layers, calibration)
+    images, _ = photo_batch(photos, "cifar", 32, 2, offset=1)
+    compile_check_binary(tmp_path / "int8", tmp_path / "host", HOST_FLAGS)
+    host = run_check_binary(tmp_path / "host", images, 10)
+    assert np.array_equal(host.view(np.uint32), reference(images).view(np.uint32))

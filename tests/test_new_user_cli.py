@@ -289,8 +289,14 @@ def test_export_summary_is_readable(tmp_path, cli):
 
 @pytest.mark.parametrize("args, message", [
     (["--format", "c", "--check-images", "4"], "--check-images needs --calibration-data"),
-    (["--format", "onnx", "--calibration-images", "4"], "--calibration-images applies to --format onnx-int8 only"),
-    (["--format", "c", "--calibration-images", "4"], "--calibration-images applies to --format onnx-int8 only"),
+    (["--format", "onnx", "--calibration-images", "4"], "--calibration-images applies to --format onnx-int8 and c "
+                                                         "--precision int8 only"),
+    (["--format", "c", "--calibration-images", "4"], "--calibration-images applies to --format onnx-int8 and c "
+                                                      "--precision int8 only"),
+    (["--format", "c", "--on-bad-image", "fail"], "--on-bad-image applies to the photos of --calibration-data"),
+    (["--format", "c", "--precision", "int8"], "--precision int8 needs --calibration-data"),
+    (["--format", "onnx", "--precision", "int8"], "--precision applies to --format c"),
+    (["--format", "c", "--ram-bytes", "4096"], "--ram-bytes applies to --target cortex-m7"),
 ])
 def test_export_refuses_flags_it_would_ignore(tmp_path, cli, args, message):
     out = tmp_path / ("engine" if "c" in args else "m.onnx")

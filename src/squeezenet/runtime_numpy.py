@@ -18,7 +18,7 @@ import numpy as np
 from squeezenet.architecture import CAFFE_SQUEEZENET_V1_0, Conv, Fire, GlobalAveragePool, MaxPool, Network, network
 from squeezenet.compress.sparse import SparseLayer
 
-__all__ = ["NumpyModel", "load_numpy_model", "read_compressed"]
+__all__ = ["NumpyModel", "convolve", "load_numpy_model", "max_pool", "read_compressed"]
 
 
 def read_compressed(path: str | os.PathLike) -> tuple[Network, list[SparseLayer]]:
@@ -42,7 +42,7 @@ def read_compressed(path: str | os.PathLike) -> tuple[Network, list[SparseLayer]
     return network(spec), layers
 
 
-def _convolve(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, conv: Conv) -> np.ndarray:
+def convolve(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, conv: Conv) -> np.ndarray:
     """[N, C, H, W] -> [N, O, H', W'] as one matrix product over (channel, ky, kx) windows."""
     batch = x.shape[0]
     out_size = conv.out_size
@@ -60,7 +60,7 @@ def _convolve(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, conv: Conv) -
     return np.maximum(y, 0.0, out=y) if conv.relu else y
 
 
-def _max_pool(x: np.ndarray, pool: MaxPool) -> np.ndarray:
+def max_pool(x: np.ndarray, pool: MaxPool) -> np.ndarray:
     # Pad on the bottom/right with -inf so the rounded-up last window sees only real pixels.
     reach = (pool.out_size - 1) * pool.stride + pool.kernel
     extra = max(0, reach - pool.in_size)
@@ -83,7 +83,7 @@ class NumpyModel:
 
     def _conv(self, x: np.ndarray, conv: Conv) -> np.ndarray:
         weight, bias = self.parameters[conv.layer]
-        return _convolve(x, weight, bias, conv)
+        return convolve(x, weight, bias, conv)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         x = np.asarray(images, dtype=np.float32)
@@ -94,7 +94,7 @@ class NumpyModel:
             if isinstance(operation, Conv):
                 x = self._conv(x, operation)
             elif isinstance(operation, MaxPool):
-                x = _max_pool(x, operation)
+                x = max_pool(x, operation)
             elif isinstance(operation, Fire):
                 squeezed = self._conv(x, operation.squeeze)
                 out = np.concatenate([self._conv(squeezed, operation.expand1x1),

@@ -38,17 +38,23 @@ def add_parser(subparsers):
     parser.add_argument("--calibration-data", help="photo folder: int8 calibration and the parity checks (C too)")
     parser.add_argument("--calibration-images", type=int, default=None,
                         help=f"photos to calibrate int8 on ({_DEFAULT_CALIBRATION_IMAGES}); onnx-int8 only")
-    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
-                        help="unreadable photos in --calibration-data: skip them (the photo counts show it), or fail")
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default=None,
+                        help="unreadable photos in --calibration-data: skip them (the photo counts show it; the "
+                             "default), or fail")
     parser.add_argument("--check-images", type=int, default=None,
                         help="photos of --calibration-data on which int8 is compared with fp32, or the C build "
                              f"with PyTorch ({_DEFAULT_CHECK_IMAGES}); onnx-int8 and c only")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                        help="c only: int8 writes the int8 engine (TFLite arithmetic, bit-identical to "
+                             "squeezenet.int8's reference), calibrated on --calibration-images photos of "
+                             "--calibration-data and checked on --check-images others")
     parser.add_argument("--target", choices=("host", "cortex-m7"), default="host",
                         help="c only: cortex-m7 also cross-compiles a bare-metal firmware with zig (pip install "
                              "'squeezenet[mcu]') into OUT/cortex-m7/ and, with --calibration-data, runs it in the "
                              "unicorn emulator against the host build")
-    parser.add_argument("--ram-bytes", type=int, help="cortex-m7: the RAM region (default: what the model needs, "
-                        "rounded up to 4 KiB); a model that does not fit is refused")
+    parser.add_argument("--ram-bytes", type=int, help="int8: the RAM budget of the engine's static plan; cortex-m7: "
+                        "the RAM region (default: what the model needs, rounded up to 4 KiB); a model that does not "
+                        "fit is refused")
     parser.add_argument("--flash-bytes", type=int, help="cortex-m7: the flash region (default 2 MiB)")
     parser.add_argument("--emulate-images", type=int,
                         help="cortex-m7: photos of --calibration-data run in the emulator (default 1)")
@@ -60,7 +66,12 @@ def _command_line(args) -> str:
     parts = ["squeezenet", "export", "--format", args.format, "--weights", args.weights, "--out", args.out]
     if args.arch:
         parts += ["--arch", args.arch]
-    return " ".join(shlex.quote(part) for part in parts)
+    if args.precision != "fp32":
+        parts += ["--precision", args.precision, "--calibration-data", args.calibration_data,
+                  "--calibration-images", str(args.calibration_images)]
+    if args.target != "host":
+        parts += ["--target", args.target]
+    return " ".join(shlex.quote(str(part)) for part in parts)
 
 
 def _check_inputs(args, model, count: int, exclude=()):
@@ -130,14 +141,22 @@ def _run_onnx(args) -> dict:
 def _check_arguments(args) -> None:
     """Refuse flags this format would silently ignore, and an --out that is the wrong kind or the input;
     then fill in the photo counts' defaults."""
-    if args.calibration_images is not None and args.format != "onnx-int8":
-        raise ValueError(f"--calibration-images applies to --format onnx-int8 only (--format {args.format} "
-                         "is not calibrated)")
+    int8_c = args.format == "c" and args.precision == "int8"
+    if args.precision != "fp32" and args.format != "c":
+        raise ValueError("--precision applies to --format c (for int8 ONNX use --format onnx-int8)")
+    if int8_c and not args.calibration_data:
+        raise ValueError("--precision int8 needs --calibration-data DIR (photos to calibrate on)")
+    if args.calibration_images is not None and args.format != "onnx-int8" and not int8_c:
+        raise ValueError(f"--calibration-images applies to --format onnx-int8 and c --precision int8 only "
+                         f"(--format {args.format} is not calibrated)")
     if args.check_images is not None and args.format == "onnx":
         raise ValueError(f"--check-images applies to --format onnx-int8 and c (--format onnx is checked on "
                          f"{_CHECK_IMAGES} inputs)")
     if args.check_images is not None and not args.calibration_data:
         raise ValueError("--check-images needs --calibration-data DIR (the photos to check on)")
+    if args.on_bad_image is not None and not args.calibration_data:
+        raise ValueError("--on-bad-image applies to the photos of --calibration-data, and none were given")
+    args.on_bad_image = args.on_bad_image or "skip"
     _check_target_arguments(args)
     args.calibration_images = _at_least_one("--calibration-images", args.calibration_images, _DEFAULT_CALIBRATION_IMAGES)
     args.check_images = _at_least_one("--check-images", args.check_images, _DEFAULT_CHECK_IMAGES)
@@ -158,8 +177,8 @@ def _check_target_arguments(args) -> None:
         raise ValueError(f"--target {args.target} builds the C engine: it needs --format c")
     for flag, value in (("--ram-bytes", args.ram_bytes), ("--flash-bytes", args.flash_bytes),
                         ("--emulate-images", args.emulate_images)):
-        if value is not None and args.target == "host":
-            raise ValueError(f"{flag} applies to --target cortex-m7 only")
+        if value is not None and args.target == "host" and not (flag == "--ram-bytes" and args.precision == "int8"):
+            raise ValueError(f"{flag} applies to --target cortex-m7 (and --ram-bytes to --precision int8) only")
         if value is not None and value < (0 if flag == "--emulate-images" else 1):
             raise ValueError(f"{flag} must be at least {0 if flag == '--emulate-images' else 1}, got {value}")
     if args.emulate_images and not args.calibration_data:
@@ -182,9 +201,13 @@ def run(args) -> dict:
 
         compressed = compressed_model(args.weights, args.arch)
         existed = Path(args.out).exists()
-        result = export_c(args.weights, args.out, command=_command_line(args), arch=args.arch, compressed=compressed)
-        if args.calibration_data:
-            result.update(_check_c(args, compressed))
+        if args.precision == "int8":
+            result = _export_c_int8(args, compressed)
+        else:
+            result = export_c(args.weights, args.out, command=_command_line(args), arch=args.arch,
+                              compressed=compressed)
+            if args.calibration_data:
+                result.update(_check_c(args, compressed))
         if args.target == "cortex-m7":
             try:
                 result.update(_build_cortex_m7(args, compressed))
@@ -194,6 +217,28 @@ def run(args) -> dict:
                 raise
         return result
     return _run_onnx(args)
+
+
+def _export_c_int8(args, compressed) -> dict:
+    """Calibrate on --calibration-images photos, write the int8 engine, check it on other photos."""
+    from squeezenet.export.c99_int8.check import check_int8_export
+    from squeezenet.export.c99_int8.export import export_c_int8
+    from squeezenet.export.compressed import reference_model
+    from squeezenet.export.photos import photo_batch, photo_paths
+    from squeezenet.int8.reference import Int8Model
+
+    size = compressed.spec["input_size"]
+    calibration, _ = photo_batch(args.calibration_data, compressed.preprocess, size, args.calibration_images,
+                                 on_bad_image=args.on_bad_image)
+    int8_model = Int8Model.calibrated(compressed.spec, compressed.layers, calibration)
+    result = export_c_int8(args.weights, args.out, calibration_images=calibration, command=_command_line(args),
+                           ram_budget=args.ram_bytes, arch=args.arch, compressed=compressed, int8_model=int8_model)
+    # The check never sees a calibration photo.
+    seen = [path for path, _ in photo_paths(args.calibration_data, args.calibration_images)]
+    images, labels = photo_batch(args.calibration_data, compressed.preprocess, size, args.check_images, exclude=seen,
+                                 on_bad_image=args.on_bad_image)
+    result.update(check_int8_export(args.out, int8_model, reference_model(compressed), images, labels))
+    return result
 
 
 def _build_cortex_m7(args, compressed) -> dict:

@@ -18,7 +18,7 @@ from squeezenet.export.c99.literals import c_array, c_identifier
 from squeezenet.export.graph import Conv
 
 __all__ = ["KERNEL", "function_name", "emit_weights", "emit_function", "plane_shape", "prepared_floats",
-           "expanded_weights", "weight_bytes"]
+           "expanded_weights", "weight_bytes", "gap_storage"]
 
 KERNEL = "convolution.c"
 
@@ -73,7 +73,9 @@ def expanded_weights(layer: SparseLayer) -> int:
     return int(np.count_nonzero(np.asarray(layer.codebook)[np.asarray(layer.codes, dtype=np.int64)]))
 
 
-def _gap_storage(gaps: np.ndarray) -> tuple[int, str, np.ndarray]:
+def gap_storage(gaps: np.ndarray) -> tuple[int, str, np.ndarray]:
+    """(bits, C type, stored values) of relative indices: 4-bit packed two a byte (low nibble first)
+    when all fit 15, else 8 or 16 bits; the fp32 and int8 engines store them alike."""
     largest = int(gaps.max()) if len(gaps) else 0
     if largest <= 15:
         padded = np.zeros(len(gaps) + len(gaps) % 2, dtype=np.uint8)
@@ -89,7 +91,7 @@ def _gap_storage(gaps: np.ndarray) -> tuple[int, str, np.ndarray]:
 def weight_bytes(layer: SparseLayer) -> int:
     """Flash bytes of this layer's arrays (codebook, codes, relative indices, bias)."""
     code_bytes = 1 if len(layer.codebook) <= 256 else 2
-    _, _, gaps = _gap_storage(np.asarray(layer.gaps, dtype=np.int64))
+    _, _, gaps = gap_storage(np.asarray(layer.gaps, dtype=np.int64))
     return 4 * len(layer.codebook) + code_bytes * len(layer.codes) + gaps.nbytes + 4 * len(layer.bias)
 
 
@@ -105,7 +107,7 @@ def emit_weights(conv: Conv, layer: SparseLayer) -> str:
         raise ValueError(f"layer {conv.name}: relative indices run past its {layer.numel} weights")
     prefix = f"weights_{c_identifier(conv.name)}"
     code_type = "uint8_t" if len(layer.codebook) <= 256 else "uint16_t"
-    gap_bits, gap_type, gap_values = _gap_storage(gaps)
+    gap_bits, gap_type, gap_values = gap_storage(gaps)
     entries = len(codes)
     parts = [
         f"/* {conv.name}: {'x'.join(map(str, conv.weight_shape))}, {entries} stored entries, "
