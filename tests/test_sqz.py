@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from squeezenet.compress.caffe_net import read_net
 from squeezenet.compress.entropy import CODERS
-from squeezenet.compress.pipeline import CompressionSettings, compress_model
+from squeezenet.compress.pipeline import CompressionRecipe, compress_model
 from squeezenet.compress.quantize import quantize_model, to_sparse_layer
 from squeezenet.compress.sqz import (
     decode_sqz,
@@ -78,7 +78,7 @@ def published_layers(published_net):
 @pytest.mark.parametrize("coder", ["huffman", "ans"])
 def test_published_model_at_8_bits_decodes_exactly_and_is_smaller(tmp_path, published_model, published_layers, coder):
     out = tmp_path / "published.sqz"
-    result = compress_model(published_model, CompressionSettings(bits=8, coder=coder), out)
+    result = compress_model(published_model, CompressionRecipe(bits=8, coder=coder), out)
     size = out.stat().st_size
     assert size == result.breakdown["total"] == sqz_breakdown(out)["total"]
     assert size < PUBLISHED_BYTES

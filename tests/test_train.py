@@ -319,9 +319,9 @@ def test_train_on_gpu(cifar_slice, tmp_path):
 
 
 def test_config_defaults_come_from_the_preset_table():
-    from squeezenet.train import PRESETS
+    from squeezenet.train import TRAINING_RECIPES
 
-    for preset, settings in PRESETS.items():
+    for preset, settings in TRAINING_RECIPES.items():
         config = TrainConfig(data="x", preset=preset)
         assert {name: getattr(config, name) for name in settings} == settings
     # An explicit value wins over the preset's, and checks still apply to the filled-in values.

@@ -22,7 +22,7 @@ from squeezenet.preprocess_numpy import (
     CIFAR_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    PREPROCESS_PRESETS,
+    PREPROCESSINGS,
     load_rgb,
 )
 
@@ -31,7 +31,7 @@ __all__ = [
     "ImageNetClass",
     "LabelledImages",
     "PhotoDataset",
-    "PREPROCESS_PRESETS",
+    "PREPROCESSINGS",
     "default_preprocess",
     "find_images",
     "imagenet_classes",
@@ -140,13 +140,13 @@ def preprocess(preset: str, *, input_size: int | None = None) -> v2.Compose:
     if preset == "cifar":
         size = input_size or 32
         return v2.Compose([v2.Resize(size), v2.CenterCrop(size), *to_float, v2.Normalize(CIFAR_MEAN, CIFAR_STD)])
-    raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESS_PRESETS)}")
+    raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESSINGS)}")
 
 
 def default_preprocess(model: torch.nn.Module) -> str:
     """The preset a model was trained with: Caffe for the published release, CIFAR for 32x32 inputs."""
     spec = getattr(model, "spec", None)
-    if getattr(model, "preprocess", None) in PREPROCESS_PRESETS:
+    if getattr(model, "preprocess", None) in PREPROCESSINGS:
         return model.preprocess
     if spec is not None and getattr(spec, "conv10_padding", 0) == 1:
         return "caffe"

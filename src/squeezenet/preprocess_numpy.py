@@ -24,10 +24,10 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["PREPROCESS_PRESETS", "DEFAULT_INPUT_SIZES", "load_photo", "load_photos", "load_rgb", "normalisation",
+__all__ = ["PREPROCESSINGS", "DEFAULT_INPUT_SIZES", "load_photo", "load_photos", "load_rgb", "normalisation",
            "preprocess_image", "resize_side"]
 
-PREPROCESS_PRESETS = ("torchvision", "caffe", "cifar")
+PREPROCESSINGS = ("torchvision", "caffe", "cifar")
 DEFAULT_INPUT_SIZES = {"torchvision": 224, "caffe": 227, "cifar": 32}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -90,7 +90,7 @@ def resize_side(preset: str, input_size: int) -> tuple[int, bool]:
         return 256 * input_size // 227, True
     if preset == "cifar":
         return input_size, False
-    raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESS_PRESETS)}")
+    raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESSINGS)}")
 
 
 def normalisation(preset: str) -> tuple[bool, float, tuple[float, ...], tuple[float, ...]]:
@@ -101,13 +101,13 @@ def normalisation(preset: str) -> tuple[bool, float, tuple[float, ...], tuple[fl
         return True, 255.0, CAFFE_MEAN_BGR, (1.0, 1.0, 1.0)
     if preset == "cifar":
         return False, 1.0, CIFAR_MEAN, CIFAR_STD
-    raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESS_PRESETS)}")
+    raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESSINGS)}")
 
 
 def preprocess_image(image: Image.Image, preset: str, input_size: int | None = None) -> np.ndarray:
     """An RGB Pillow image -> float32 [3, size, size] as ``squeezenet.data.preprocess(preset)`` gives it."""
-    if preset not in PREPROCESS_PRESETS:
-        raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESS_PRESETS)}")
+    if preset not in PREPROCESSINGS:
+        raise ValueError(f"unknown preprocessing preset {preset!r}; choose from {', '.join(PREPROCESSINGS)}")
     size = input_size or DEFAULT_INPUT_SIZES[preset]
     if size < 1:
         raise ValueError(f"input size must be at least 1, got {size}")

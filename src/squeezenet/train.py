@@ -44,17 +44,17 @@ from squeezenet.safe_io import atomic_write_bytes
 from squeezenet.train_runtime import (RunLock, StopRequest, all_reduced, autocast_dtype, choose_device,
                                       distributed_setup, remove_if_unused, replica_difference, restore_rng_state,
                                       rng_states, set_threads, stop_requested)
-from squeezenet.training_data import (AUGMENT_PRESETS, DEFAULT_CACHE_LIMIT_BYTES, ImageSet, epoch_batches,
+from squeezenet.training_data import (AUGMENTATIONS, DEFAULT_CACHE_LIMIT_BYTES, ImageSet, epoch_batches,
                                       load_image_folder, to_model_input)
 from squeezenet.training_state import TrainingState, load_resume_checkpoint
 from squeezenet.weights import save_checkpoint
 
-__all__ = ["PRESETS", "TrainConfig", "build_training_model", "config_for_preset", "evaluate_accuracy",
+__all__ = ["TRAINING_RECIPES", "TrainConfig", "build_training_model", "config_for_preset", "evaluate_accuracy",
            "learning_rate", "load_datasets", "train", "train_model", "training_autocast_dtype",
            "training_crop_side", "training_model_from_spec"]
 
 # The one table of optimizer settings: a TrainConfig field left at None takes its preset's value.
-PRESETS: dict[str, dict] = {
+TRAINING_RECIPES: dict[str, dict] = {
     # Iandola et al. 2016, solver.prototxt of the SqueezeNet release.
     "paper": dict(lr=0.04, schedule="poly", warmup_fraction=0.0, momentum=0.9, nesterov=False,
                   weight_decay=2e-4, decay_norm_and_bias=True, label_smoothing=0.0, batch_size=512,
@@ -87,7 +87,7 @@ class TrainConfig:
     resume: bool = option(False, "continue the run in --out from last.pth")
     # data
     augment: str = option("auto", "augmentation: cifar (pad-4 crop + flip), imagenet (RandomResizedCrop + flip); "
-                          "auto picks cifar for inputs of 64 pixels or less", choices=("auto", *AUGMENT_PRESETS))
+                          "auto picks cifar for inputs of 64 pixels or less", choices=("auto", *AUGMENTATIONS))
     cache_dir: str | None = option(None, "decoded-image cache folder (default ~/.cache/squeezenet/decoded-images)")
     cache_limit_bytes: int = option(DEFAULT_CACHE_LIMIT_BYTES, "larger sets stream through DataLoader workers")
     workers: int = option(2, "decoding processes for large data sets")
@@ -95,9 +95,9 @@ class TrainConfig:
                                choices=("skip", "fail"))
     # model
     dropout: float | None = option(None, "override the architecture's dropout")
-    # optimizer: None takes the preset's value (see PRESETS)
+    # optimizer: None takes the preset's value (see TRAINING_RECIPES)
     preset: str = option("fast", "optimizer recipe: paper (SGD 0.04 poly, batch 512) or fast (one-cycle)",
-                         choices=tuple(PRESETS))
+                         choices=tuple(TRAINING_RECIPES))
     epochs: int = option(30, "passes over the training set")
     batch_size: int | None = option(None, "global batch size, split across DDP processes (default: the preset's)")
     lr: float | None = option(None, "peak (one-cycle) or base (poly) learning rate for the global batch (default: the preset's)")
@@ -134,9 +134,9 @@ class TrainConfig:
     show_progress: bool = option(True, "progress bars on stderr", cli=False)  # the command: off with --json
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
-        for name, value in PRESETS[self.preset].items():
+        if self.preset not in TRAINING_RECIPES:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(TRAINING_RECIPES)}")
+        for name, value in TRAINING_RECIPES[self.preset].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         checks = [
@@ -145,8 +145,8 @@ class TrainConfig:
             (self.lr > 0, f"learning rate must be positive, got {self.lr}"),
             (self.schedule in ("poly", "one_cycle"), f"unknown schedule {self.schedule!r}; choose poly or one_cycle"),
             (0 <= self.warmup_fraction < 1, f"warmup fraction must be in [0, 1), got {self.warmup_fraction}"),
-            (self.augment in ("auto", *AUGMENT_PRESETS),
-             f"unknown augmentation {self.augment!r}; choose auto, {', '.join(AUGMENT_PRESETS)}"),
+            (self.augment in ("auto", *AUGMENTATIONS),
+             f"unknown augmentation {self.augment!r}; choose auto, {', '.join(AUGMENTATIONS)}"),
             (self.precision in ("auto", "bf16", "fp32"), f"unknown precision {self.precision!r}; choose auto, bf16 or fp32"),
             (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}; choose auto, cpu or cuda"),
             (self.on_bad_image in ("skip", "fail"), f"unknown on-bad-image {self.on_bad_image!r}; choose skip or fail"),
@@ -173,8 +173,8 @@ class TrainConfig:
 
 def config_for_preset(preset: str, **overrides) -> TrainConfig:
     """A TrainConfig with the preset's optimizer settings, then ``overrides`` (None values ignored)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    if preset not in TRAINING_RECIPES:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(TRAINING_RECIPES)}")
     unknown = set(overrides) - {f.name for f in fields(TrainConfig)}
     if unknown:
         raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")

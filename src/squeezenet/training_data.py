@@ -39,7 +39,7 @@ from squeezenet.progress import progress
 from squeezenet.safe_io import atomic_write, atomic_write_bytes
 
 __all__ = [
-    "AUGMENT_PRESETS",
+    "AUGMENTATIONS",
     "Batch",
     "ImageSet",
     "augment_seed",
@@ -49,7 +49,7 @@ __all__ = [
     "to_model_input",
 ]
 
-AUGMENT_PRESETS = ("imagenet", "cifar")
+AUGMENTATIONS = ("imagenet", "cifar")
 # Data sets whose decoded pixels fit under this are cached as one uint8 array; bigger ones stream.
 DEFAULT_CACHE_LIMIT_BYTES = 4 << 30
 _CACHE_FORMAT = 1
@@ -165,8 +165,8 @@ def load_image_folder(
     Raises ValueError for a folder with no images or fewer than two classes, or a class with no
     more than K images. Unreadable images are skipped and listed in ``ImageSet.skipped``.
     """
-    if preset not in AUGMENT_PRESETS:
-        raise ValueError(f"unknown data preset {preset!r}; choose from {', '.join(AUGMENT_PRESETS)}")
+    if preset not in AUGMENTATIONS:
+        raise ValueError(f"unknown data preset {preset!r}; choose from {', '.join(AUGMENTATIONS)}")
     if image_size < 8:
         raise ValueError(f"image size must be at least 8 pixels, got {image_size}")
     if val_split < 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from squeezenet.commands._common import add_model_arguments
-from squeezenet.data import PREPROCESS_PRESETS
+from squeezenet.data import PREPROCESSINGS
 
 __all__ = ["add_parser", "run", "summarize"]
 
@@ -13,7 +13,7 @@ def add_parser(subparsers):
                                    description=__doc__)
     add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="ImageFolder tree or flat folder of <wnid>_<name>.JPEG photos")
-    parser.add_argument("--preprocess", choices=PREPROCESS_PRESETS,
+    parser.add_argument("--preprocess", choices=PREPROCESSINGS,
                         help="input preset (default: the model's own: caffe for .net, cifar for 32x32 models)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--flip", action="store_true",

@@ -11,7 +11,7 @@ __all__ = ["add_parser", "run", "summarize"]
 
 
 def add_parser(subparsers):
-    from squeezenet.data import PREPROCESS_PRESETS
+    from squeezenet.data import PREPROCESSINGS
 
     parser = subparsers.add_parser("relabel", help="set the class names / preprocessing in a .sqz header (lossless)",
                                    description=__doc__)
@@ -21,7 +21,7 @@ def add_parser(subparsers):
     names.add_argument("--classes-from", metavar="DIR",
                        help="an ImageFolder (DIR/<class>/...): its sorted class folder names, the order training labels them")
     names.add_argument("--classes", help="class names in label order, comma-separated: a,b,c")
-    parser.add_argument("--preprocess", choices=PREPROCESS_PRESETS,
+    parser.add_argument("--preprocess", choices=PREPROCESSINGS,
                         help="input preprocessing to record (default: keep the file's)")
     return parser
 

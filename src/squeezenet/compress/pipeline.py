@@ -58,7 +58,6 @@ __all__ = [
     "CompressionRecipe",
     "CompressionResult",
     "QuantizedModel",
-    "CompressionSettings",
     "compress_model",
     "prune_stage",
     "quantize_stage",
@@ -133,10 +132,6 @@ class CompressionRecipe:
         if self.batch_norm is not None:
             return self.batch_norm
         return "prune-with-batch-norm" if self.retrain is not None else "fold-first"
-
-
-# The name the recipe had before it gathered every caller's settings.
-CompressionSettings = CompressionRecipe
 
 
 @dataclass

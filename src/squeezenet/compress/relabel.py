@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from squeezenet.compress.sqz import MAGIC, decode_sqz, encode_sqz
-from squeezenet.preprocess_numpy import PREPROCESS_PRESETS
+from squeezenet.preprocess_numpy import PREPROCESSINGS
 from squeezenet.safe_io import atomic_write_bytes
 
 __all__ = ["relabel_sqz_bytes", "relabel_sqz", "class_names_from_folder"]
@@ -25,8 +25,8 @@ def relabel_sqz_bytes(data: bytes, *, classes: list[str] | None, preprocess: str
     spec, layers, metadata = decode_sqz(data)
     classes = list(metadata["classes"]) if classes is None and "classes" in metadata else classes
     preprocess = metadata.get("preprocess") if preprocess is None else preprocess
-    if preprocess is not None and preprocess not in PREPROCESS_PRESETS:
-        raise ValueError(f"unknown preprocessing {preprocess!r}; choose from {', '.join(PREPROCESS_PRESETS)}")
+    if preprocess is not None and preprocess not in PREPROCESSINGS:
+        raise ValueError(f"unknown preprocessing {preprocess!r}; choose from {', '.join(PREPROCESSINGS)}")
     outputs = layers[-1].shape[0]  # the last weight layer gives one score per class
     if classes is not None and len(classes) != outputs:
         raise ValueError(f"{len(classes)} class names given but the model scores {outputs} classes")

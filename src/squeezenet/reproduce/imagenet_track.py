@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from squeezenet.compress.pipeline import CompressionSettings, compress_model
+from squeezenet.compress.pipeline import CompressionRecipe, compress_model
 from squeezenet.compress.presets import calibration_split
 from squeezenet.data import LabelledImages, find_images
 from squeezenet.evaluate import evaluate
@@ -73,7 +73,7 @@ def imagenet_rows(cache: RunCache, photos: str | Path, net: str | Path, sqz_file
     # width that codes smallest), so the row and the CLI give the same bytes. No layer of the
     # published model has more than 255 distinct non-zero values, so 8-bit k-means returns its
     # codebooks exactly and the re-encoding stays lossless.
-    compress_model(model, CompressionSettings(bits=8, coder="ans"), reencoded)
+    compress_model(model, CompressionRecipe(bits=8, coder="ans"), reencoded)
     rows.append(row("Deep Compression, re-encoded .sqz (rANS, lossless)", "8 bit", reencoded,
                     "same weights, our container and coder (as `squeezenet compress --bits 8`)"))
     for path in map(Path, sqz_files):
