@@ -85,12 +85,11 @@ def run(args) -> dict:
     stamp = make_stamp(_command_line(args))
     log = (lambda text: print(f"[reproduce] {text}", flush=True)) if show else (lambda text: None)
     if args.target == "table2":
-        from squeezenet.reproduce.table2 import table2_report
+        from squeezenet.reproduce.table2 import Table2Context, table2_report
 
-        result = table2_report(splits, schedule, cache, out=out, stamp=stamp, groups=groups,
-                               results_dir=results, imagenet_photos=args.imagenet_photos,
-                               imagenet_net=args.imagenet_net, imagenet_sqz=args.imagenet_sqz,
-                               show_progress=show, log=log)
+        context = Table2Context(splits, schedule, cache, results_dir=results, show_progress=show, log=log)
+        imagenet = (args.imagenet_photos, args.imagenet_net, args.imagenet_sqz) if args.imagenet_net else None
+        result = table2_report(context, out=out, stamp=stamp, groups=groups, imagenet=imagenet)
     elif args.target == "design-space":
         from squeezenet.reproduce.design_space import design_space_report
 

@@ -19,7 +19,7 @@ Every step is a cached run (``runs.RunCache``): a rerun only redoes the steps wh
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +44,7 @@ from squeezenet.safe_io import atomic_write_bytes
 from squeezenet.train import training_model_from_spec
 from squeezenet.weights import load_model, save_checkpoint
 
-__all__ = ["ROW_GROUPS", "REPORT_FILES", "Table2Plan", "TABLE2_PLAN", "table2_rows", "table2_report",
+__all__ = ["ROW_GROUPS", "REPORT_FILES", "Table2Context", "Table2Plan", "TABLE2_PLAN", "table2_rows", "table2_report",
            "result_file_names"]
 
 ROW_GROUPS = ("alexnet", "squeezenet")
@@ -201,109 +201,137 @@ def _svd(cache: RunCache, name: str, parent, rank: int, layers, splits: Splits, 
     return cache.run(name, settings, compute)
 
 
-def _row(architecture, approach, data_type, original, compressed, alexnet_bytes, result, *, file=None,
+def _row(architecture, approach, data_type, sizes: tuple[int, int], alexnet_bytes, result, *, file=None,
          note="") -> dict:
+    original, compressed = sizes
     return {"track": "CIFAR-10", "architecture": architecture, "approach": approach, "data_type": data_type,
             "original_bytes": original, "compressed_bytes": compressed,
             "reduction_vs_alexnet": alexnet_bytes / compressed if alexnet_bytes else None,
             "top1": result["top1"], "top5": result["top5"], "file": file, "note": note}
 
 
-def table2_rows(splits: Splits, schedule, cache: RunCache, *, groups=ROW_GROUPS, results_dir: Path | None = None,
-                plan: Table2Plan | None = None, show_progress: bool = False,
-                log: Callable[[str], None] = lambda text: None, missing: list[str] | None = None) -> list[dict]:
-    """Run (or read back) every step of the chosen row groups and return the CIFAR-10 rows.
+@dataclass
+class Table2Context:
+    """What every step of a Table 2 run shares: the data, the schedule, the run cache, the plan, where
+    the .sqz files go, and the names of the steps a cache that must not compute could not supply."""
 
-    With a cache that must not compute (``RunCache(compute=False)``), rows whose runs are not
-    finished are left out and their step names appended to ``missing``.
-    """
-    plan = plan if plan is not None else TABLE2_PLAN
-    unknown = sorted(set(groups) - set(ROW_GROUPS))
-    if unknown:
-        raise ValueError(f"unknown Table 2 row group(s) {', '.join(unknown)}; choose from {', '.join(ROW_GROUPS)}")
-    missing = missing if missing is not None else []
+    splits: Splits
+    schedule: object
+    cache: RunCache
+    plan: Table2Plan | None = None  # None: TABLE2_PLAN
+    results_dir: Path | None = None
+    show_progress: bool = False
+    log: Callable[[str], None] = lambda text: None
+    missing: list[str] = field(default_factory=list)
 
-    def attempt(message: str, step: Callable[[], object]):
-        log(message)
+    def __post_init__(self) -> None:
+        self.plan = self.plan if self.plan is not None else TABLE2_PLAN
+
+    def attempt(self, message: str, step: Callable[[], object]):
+        """Run (or read back) one step; None when the cache may not compute it (its name is noted)."""
+        self.log(message)
         try:
             return step()
         except MissingRun as error:
-            missing.append(str(error))
+            self.missing.append(str(error))
             return None
 
-    rows = []
+
+def table2_rows(context: Table2Context, groups=ROW_GROUPS) -> list[dict]:
+    """Run (or read back) every step of the chosen row groups and return the CIFAR-10 rows.
+
+    With a cache that must not compute (``RunCache(compute=False)``), rows whose runs are not
+    finished are left out and their step names appended to ``context.missing``.
+    """
+    unknown = sorted(set(groups) - set(ROW_GROUPS))
+    if unknown:
+        raise ValueError(f"unknown Table 2 row group(s) {', '.join(unknown)}; choose from {', '.join(ROW_GROUPS)}")
     # Reduction vs AlexNet needs AlexNet's fp32 size only, which the architecture fixes: counted on
     # the meta device, without allocating its 144 MB of weights (twice, with the folded copy).
     with torch.device("meta"):
         alexnet_bytes = 4 * count_parameters(fold_batch_norm(build_model(ALEXNET_ARCH)))
-    if "alexnet" in groups:
-        # Computed in order of importance (the SVD row last: its full SVDs are slow), listed as the paper.
-        base = attempt("AlexNet baseline", lambda: _baseline(cache, "alexnet", lambda: build_model(ALEXNET_ARCH),
-                                                             splits, schedule, show_progress))
-        pruned = compressed = svd = None
-        if base is not None:
-            pruned = attempt("AlexNet + pruning", lambda: _pruned(cache, "alexnet-pruned", base, plan.alexnet_sparsity,
-                                                                  splits, schedule, show_progress))
-        if pruned is not None:
-            compressed = attempt("AlexNet + Deep Compression", lambda: _deep_compressed(
-                cache, "alexnet-dc", pruned, plan.alexnet_bits, ("huffman",), splits, schedule, show_progress))
-        if base is not None:
-            svd = attempt("AlexNet + SVD", lambda: _svd(cache, "alexnet-svd", base, plan.alexnet_svd_rank,
-                                                        plan.alexnet_svd_layers, splits, schedule, show_progress))
-            original = base.result["fp32_bytes"]
-            rows.append(_row("AlexNet", "None (baseline)", "32 bit", original, original, alexnet_bytes, base.result))
-        if svd is not None:
-            where = "fc" if plan.alexnet_svd_layers is None else ", ".join(plan.alexnet_svd_layers)
-            tuned = "" if schedule.svd_epochs else ", no fine-tuning"
-            rows.append(_row("AlexNet", f"SVD (rank {plan.alexnet_svd_rank} {where}{tuned})", "32 bit", original,
-                             svd.result["fp32_bytes"], alexnet_bytes, svd.result))
-        if pruned is not None:
-            rows.append(_row("AlexNet", "Network Pruning", "32 bit", original, pruned.result["sparse_bytes"],
-                             alexnet_bytes, pruned.result,
-                             note=f"{100 * pruned.result['nonzero_fraction']:.1f}% weights kept"))
-        if compressed is not None:
-            entry = compressed.result["files"]["huffman"]
-            rows.append(_row("AlexNet", "Deep Compression (Huffman)", "5-8 bit", original, entry["bytes"],
-                             alexnet_bytes, entry, note="conv 8 bit, fc 5 bit"))
+    rows = _alexnet_rows(context, alexnet_bytes) if "alexnet" in groups else []
     if "squeezenet" in groups:
-        base = attempt("SqueezeNet baseline", lambda: _baseline(
-            cache, "squeezenet", lambda: build_model(SQUEEZENET_ARCH), splits, schedule, show_progress))
-        if base is None:
-            return rows
-        original = base.result["fp32_bytes"]
-        rows.append(_row("SqueezeNet", "None", "32 bit", original, original, alexnet_bytes, base.result))
-        # SqueezeNet retrains on all its training images: per image it costs under half of AlexNet's
-        # retraining, which the schedule's compute budget limits to ``retrain_per_class`` per class.
-        splits = replace(splits, retrain=splits.train)
-        pruned = attempt("SqueezeNet + pruning", lambda: _pruned(cache, "squeezenet-pruned", base,
-                                                                 plan.squeezenet_sparsity, splits, schedule,
-                                                                 show_progress))
-        if pruned is None:
-            return rows
-        rows.append(_row("SqueezeNet", "Network Pruning (beyond paper)", "32 bit", original,
-                         pruned.result["sparse_bytes"], alexnet_bytes, pruned.result,
-                         note=f"{100 * pruned.result['nonzero_fraction']:.1f}% weights kept"))
-        for bits in plan.squeezenet_bits:
-            compressed = attempt(f"SqueezeNet + Deep Compression {bits}-bit", lambda: _deep_compressed(
-                cache, f"squeezenet-dc{bits}", pruned, (bits,) * 4, plan.squeezenet_coders, splits, schedule,
-                show_progress))
-            if compressed is None:
-                continue
-            for coder in plan.squeezenet_coders:
-                entry = compressed.result["files"][coder]
-                beyond = coder != "huffman" or bits not in (8, 6)
-                label = f"Deep Compression ({'Huffman' if coder == 'huffman' else 'rANS'})"
-                file = None
-                if results_dir is not None:
-                    results_dir.mkdir(parents=True, exist_ok=True)
-                    target = results_dir / result_file_name(bits, coder)
-                    size = _copy_with_header(compressed.folder / entry["file"], target, _header(splits))
-                    entry = {**entry, "bytes": size}  # the file as written, header included
-                    file = str(target)
-                rows.append(_row("SqueezeNet", label + (" (beyond paper)" if beyond else ""), f"{bits} bit",
-                                 original, entry["bytes"], alexnet_bytes, entry, file=file,
-                                 note=f"{100 * compressed.result['nonzero_fraction']:.1f}% weights kept"))
+        rows += _squeezenet_rows(context, alexnet_bytes)
     return rows
+
+
+def _alexnet_rows(context: Table2Context, alexnet_bytes: int) -> list[dict]:
+    splits, schedule, cache, plan, show = context.splits, context.schedule, context.cache, context.plan, \
+        context.show_progress
+    # Computed in order of importance (the SVD row last: its full SVDs are slow), listed as the paper.
+    base = context.attempt("AlexNet baseline", lambda: _baseline(cache, "alexnet", lambda: build_model(ALEXNET_ARCH),
+                                                                 splits, schedule, show))
+    if base is None:
+        return []
+    pruned = context.attempt("AlexNet + pruning", lambda: _pruned(cache, "alexnet-pruned", base, plan.alexnet_sparsity,
+                                                                  splits, schedule, show))
+    compressed = None
+    if pruned is not None:
+        compressed = context.attempt("AlexNet + Deep Compression", lambda: _deep_compressed(
+            cache, "alexnet-dc", pruned, plan.alexnet_bits, ("huffman",), splits, schedule, show))
+    svd = context.attempt("AlexNet + SVD", lambda: _svd(cache, "alexnet-svd", base, plan.alexnet_svd_rank,
+                                                        plan.alexnet_svd_layers, splits, schedule, show))
+    original = base.result["fp32_bytes"]
+    rows = [_row("AlexNet", "None (baseline)", "32 bit", (original, original), alexnet_bytes, base.result)]
+    if svd is not None:
+        where = "fc" if plan.alexnet_svd_layers is None else ", ".join(plan.alexnet_svd_layers)
+        tuned = "" if schedule.svd_epochs else ", no fine-tuning"
+        rows.append(_row("AlexNet", f"SVD (rank {plan.alexnet_svd_rank} {where}{tuned})", "32 bit",
+                         (original, svd.result["fp32_bytes"]), alexnet_bytes, svd.result))
+    if pruned is not None:
+        rows.append(_row("AlexNet", "Network Pruning", "32 bit", (original, pruned.result["sparse_bytes"]),
+                         alexnet_bytes, pruned.result,
+                         note=f"{100 * pruned.result['nonzero_fraction']:.1f}% weights kept"))
+    if compressed is not None:
+        entry = compressed.result["files"]["huffman"]
+        rows.append(_row("AlexNet", "Deep Compression (Huffman)", "5-8 bit", (original, entry["bytes"]),
+                         alexnet_bytes, entry, note="conv 8 bit, fc 5 bit"))
+    return rows
+
+
+def _squeezenet_rows(context: Table2Context, alexnet_bytes: int) -> list[dict]:
+    schedule, cache, plan, show = context.schedule, context.cache, context.plan, context.show_progress
+    base = context.attempt("SqueezeNet baseline", lambda: _baseline(
+        cache, "squeezenet", lambda: build_model(SQUEEZENET_ARCH), context.splits, schedule, show))
+    if base is None:
+        return []
+    original = base.result["fp32_bytes"]
+    rows = [_row("SqueezeNet", "None", "32 bit", (original, original), alexnet_bytes, base.result)]
+    # SqueezeNet retrains on all its training images: per image it costs under half of AlexNet's
+    # retraining, which the schedule's compute budget limits to ``retrain_per_class`` per class.
+    splits = replace(context.splits, retrain=context.splits.train)
+    pruned = context.attempt("SqueezeNet + pruning", lambda: _pruned(cache, "squeezenet-pruned", base,
+                                                                     plan.squeezenet_sparsity, splits, schedule, show))
+    if pruned is None:
+        return rows
+    rows.append(_row("SqueezeNet", "Network Pruning (beyond paper)", "32 bit", (original, pruned.result["sparse_bytes"]),
+                     alexnet_bytes, pruned.result, note=f"{100 * pruned.result['nonzero_fraction']:.1f}% weights kept"))
+    for bits in plan.squeezenet_bits:
+        compressed = context.attempt(f"SqueezeNet + Deep Compression {bits}-bit", lambda: _deep_compressed(
+            cache, f"squeezenet-dc{bits}", pruned, (bits,) * 4, plan.squeezenet_coders, splits, schedule, show))
+        if compressed is not None:
+            rows += [_compressed_row(context, compressed, bits, coder, original, alexnet_bytes)
+                     for coder in plan.squeezenet_coders]
+    return rows
+
+
+def _compressed_row(context: Table2Context, compressed, bits: int, coder: str, original: int,
+                    alexnet_bytes: int) -> dict:
+    """One SqueezeNet Deep Compression row; its .sqz is copied under ``results_dir`` with the header."""
+    entry = compressed.result["files"][coder]
+    beyond = coder != "huffman" or bits not in (8, 6)
+    label = f"Deep Compression ({'Huffman' if coder == 'huffman' else 'rANS'})"
+    file = None
+    if context.results_dir is not None:
+        context.results_dir.mkdir(parents=True, exist_ok=True)
+        target = context.results_dir / result_file_name(bits, coder)
+        size = _copy_with_header(compressed.folder / entry["file"], target, _header(context.splits))
+        entry = {**entry, "bytes": size}  # the file as written, header included
+        file = str(target)
+    return _row("SqueezeNet", label + (" (beyond paper)" if beyond else ""), f"{bits} bit",
+                (original, entry["bytes"]), alexnet_bytes, entry, file=file,
+                note=f"{100 * compressed.result['nonzero_fraction']:.1f}% weights kept")
 
 
 def result_file_name(bits: int, coder: str) -> str:
@@ -348,22 +376,19 @@ def write_table2_report(rows: list[dict], out: Path, stamp, notes: list[str]) ->
     return {"markdown": str(out / "table2.md"), "csv": str(out / "table2.csv")}
 
 
-def table2_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp, groups=ROW_GROUPS,
-                  results_dir: Path | None = None, imagenet_photos=None, imagenet_net=None, imagenet_sqz=(),
-                  show_progress: bool = False, log: Callable[[str], None] = lambda text: None) -> dict:
-    """Run the rows, add the ImageNet-track rows when photos and the published model are given,
-    and write ``table2.md`` / ``table2.csv`` into ``out``."""
-    missing: list[str] = []
-    rows = table2_rows(splits, schedule, cache, groups=groups, results_dir=results_dir, show_progress=show_progress,
-                       log=log, missing=missing)
-    if imagenet_photos and imagenet_net:
+def table2_report(context: Table2Context, *, out: Path, stamp, groups=ROW_GROUPS,
+                  imagenet: tuple | None = None) -> dict:
+    """Run the rows, add the ImageNet-track rows when ``imagenet`` = (photos, published .net, our
+    .sqz files) is given, and write ``table2.md`` / ``table2.csv`` into ``out``."""
+    rows = table2_rows(context, groups)
+    if imagenet is not None:
         from squeezenet.reproduce.imagenet_track import imagenet_rows
 
-        log("ImageNet track")
-        try:
-            rows += imagenet_rows(cache, imagenet_photos, imagenet_net, list(imagenet_sqz), cache.root / "imagenet")
-        except MissingRun as error:
-            missing.append(str(error))
+        photos, net, sqz_files = imagenet
+        cache = context.cache
+        rows += context.attempt("ImageNet track", lambda: imagenet_rows(cache, photos, net, list(sqz_files),
+                                                                         cache.root / "imagenet")) or []
+    splits, schedule, missing = context.splits, context.schedule, context.missing
     notes = [
         f"CIFAR-10 rows: 32x32 variants ({ALEXNET_ARCH}; {SQUEEZENET_ARCH}, v1.0's pool positions as in the",
         f"paper's table) trained with BatchNorm ({schedule.describe()}; SqueezeNet retrains on all",
