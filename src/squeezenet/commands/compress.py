@@ -91,8 +91,7 @@ def run(args) -> dict:
         retrain_centroids=retrain_centroids,
     )
     result = compress_model(model, recipe, args.out)
-    summary = _summary(args, model, result.data, result.breakdown, result.bits, result.nonzero_weights, result.weights,
-                       result.parameters, recipe.coder)
+    summary = _summary(args.out, model, result)
     if retraining:
         summary["retraining"] = retraining
     return summary
@@ -134,20 +133,20 @@ def summarize(result: dict) -> None:
             print(line)
 
 
-def _summary(args, model, data: bytes, breakdown: dict, bits: list[int], nonzero: int, weights: int, parameters: int,
-             coder: str) -> dict:
+def _summary(out, model, result) -> dict:
+    """The command's report of a ``CompressionResult``: sizes, ratio, sparsity, bits by paper name."""
     from squeezenet.compress.layer_settings import layer_aliases
 
     names = list(layer_aliases(model).values())
     return {
-        "out": str(args.out),
-        "bytes": len(data),
-        "fp32_bytes": 4 * parameters,
-        "ratio_vs_fp32": round(4 * parameters / len(data), 3),
-        "nonzero_fraction": round(nonzero / weights, 6),
-        "bits": dict(zip(names, bits)),
-        "coder": coder,
-        "breakdown": breakdown,
+        "out": str(out),
+        "bytes": len(result.data),
+        "fp32_bytes": 4 * result.parameters,
+        "ratio_vs_fp32": round(4 * result.parameters / len(result.data), 3),
+        "nonzero_fraction": round(result.nonzero_weights / result.weights, 6),
+        "bits": dict(zip(names, result.bits)),
+        "coder": result.coder,
+        "breakdown": result.breakdown,
     }
 
 
@@ -208,7 +207,6 @@ def _run_preset(args, model) -> dict:
     calibration = load_calibration_images(args.calibration_data, named.calibration_preprocess, model.spec.input_size,
                                           on_bad_image=args.on_bad_image)
     result = compress_model(model, named.recipe, args.out, calibration=calibration, show_progress=not args.json)
-    summary = _summary(args, model, result.data, result.breakdown, result.bits, result.nonzero_weights, result.weights,
-                       result.parameters, result.coder)
+    summary = _summary(args.out, model, result)
     summary.update(preset=args.preset, calibration_images=len(calibration.images), skipped_images=calibration.skipped)
     return summary
