@@ -194,3 +194,46 @@ def test_int8_engine_on_the_emulated_chip_matches_its_host_build_and_the_referen
     compile_check_binary(tmp_path / "int8", tmp_path / "host", HOST_FLAGS)
     host = run_check_binary(tmp_path / "host", images, 10)
     assert np.array_equal(host.view(np.uint32), reference(images).view(np.uint32))
+
+
+def test_int8_in_place_harness_writes_the_image_into_the_engine_and_matches_host_and_reference(narrow, tmp_path):
+    """The int8 harness mode on the narrow net: no float buffers on the chip, the emulator writes the
+    int8 image into the engine's own input slot, and the int32 sums equal the host build's
+    squeezenet_predict_int8 and the reference's integer_logits."""
+    from squeezenet.export.c99_int8.check import (
+        compile_int8_check_binary,
+        run_int8_check_binary,
+    )
+    from squeezenet.export.c99_int8.export import export_c_int8
+    from squeezenet.export.compressed import compressed_model
+    from squeezenet.export.mcu import (
+        build_firmware,
+        model_constants,
+        ram_budget,
+        run_firmware,
+    )
+    from squeezenet.int8.reference import Int8Model
+
+    weights = narrow[0].parent / "narrow.pth"
+    calibration, _ = photo_batch(PHOTOS, "cifar", 32, 8)
+    compressed = compressed_model(weights)
+    reference = Int8Model.calibrated(compressed.spec, compressed.layers, calibration)
+    export_c_int8(weights, tmp_path / "c", calibration_images=calibration, command="test", compressed=compressed,
+                  int8_model=reference)
+    constants = model_constants(tmp_path / "c")
+    budget = ram_budget(tmp_path / "c")
+    assert budget == -(-(constants["RAM_BYTES"] + 4 * constants["NUM_CLASSES"] + 64 + 4096) // 4096) * 4096
+    firmware = build_firmware(tmp_path / "c", tmp_path / "firmware", ram_bytes=budget)
+    assert firmware.input_kind == "int8" and "input" not in firmware.symbols and "logits" not in firmware.symbols
+    assert firmware.section_bytes[".noinit"] < 4 * constants["INPUT_FLOATS"]  # only the sums
+
+    images, _ = photo_batch(PHOTOS, "cifar", 32, 2, offset=8)
+    quantized = reference.quantize_input(images)
+    sums, stats = run_firmware(firmware, quantized)
+    compile_int8_check_binary(tmp_path / "c", tmp_path / "host", HOST_FLAGS)
+    host, _ = run_int8_check_binary(tmp_path / "host", quantized, firmware.num_classes)
+    assert sums.dtype == np.int32 and np.array_equal(sums, host)
+    assert np.array_equal(sums, reference.integer_logits(quantized))
+    assert not np.array_equal(sums[0], sums[1])  # two photos, two answers: the image did reach the slot
+    assert np.array_equal(run_firmware(firmware, images)[0], sums)  # float images are quantized the same way
+    assert 0 < stats.stack_high_water < stats.stack_bytes and stats.instructions[0] > 100_000

@@ -9,6 +9,7 @@ count and stack depth; ``read_elf`` is the ELF32 reader both use.
 from squeezenet.export.mcu.build import (
            FirmwareBuild,
            build_firmware,
+           input_quantization,
            model_constants,
            ram_budget,
 )
@@ -20,5 +21,5 @@ from squeezenet.export.mcu.emulator import (
            thumb_instruction_count,
 )
 
-__all__ = ["CLOCK_HZ", "ElfFile", "EmulationStats", "FirmwareBuild", "build_firmware", "model_constants",
-           "ram_budget", "read_elf", "run_firmware", "thumb_instruction_count"]
+__all__ = ["CLOCK_HZ", "ElfFile", "EmulationStats", "FirmwareBuild", "build_firmware", "input_quantization",
+           "model_constants", "ram_budget", "read_elf", "run_firmware", "thumb_instruction_count"]

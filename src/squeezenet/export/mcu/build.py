@@ -18,10 +18,13 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+import numpy as np
+
 from squeezenet import __version__
 from squeezenet.export.mcu.elf import read_elf
 
-__all__ = ["CORTEX_M7_FLAGS", "STACK_PAINT", "FirmwareBuild", "build_firmware", "model_constants", "ram_budget"]
+__all__ = ["CORTEX_M7_FLAGS", "STACK_PAINT", "FirmwareBuild", "build_firmware", "input_quantization",
+           "model_constants", "ram_budget"]
 
 # -ffp-contract=off: no fused multiply-add, so every product is rounded as on the host build.
 CORTEX_M7_FLAGS = ("-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m7+fp_armv8d16", "-std=c99", "-O2",
@@ -29,12 +32,18 @@ CORTEX_M7_FLAGS = ("-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m7+fp_a
                    "-Wall", "-Werror")
 STACK_PAINT = 0x5AC0FFEE
 _HARNESS_BYTES = 64  # its two status words and the alignment padding of the sections
+_FLOAT_DEFINE = re.compile(r"#define SQUEEZENET_INPUT_SCALE \(([-+0-9.eE]+)f?\)")
+_ZERO_POINT_DEFINE = re.compile(r"#define SQUEEZENET_INPUT_ZERO_POINT \((-?\d+)\)")
 _OVERFLOW = re.compile(r"section '([^']+)' will not fit in region '([^']+)': overflowed by (\d+) bytes")
 
 
 @dataclass(frozen=True)
 class FirmwareBuild:
-    """One linked firmware image: where it is, what it occupies, and where its exchange buffers are."""
+    """One linked firmware image: where it is, what it occupies, and where its exchange buffers are.
+
+    ``input_kind`` "float": float input and logits buffers (symbols input, logits). "int8": the int8
+    engine's in-place entry (symbols input_slot, the word holding the address of the engine's input
+    slot, and sums, the int32 output); images are quantized with input_scale and input_zero_point."""
 
     elf: Path
     linker_script: Path
@@ -45,8 +54,11 @@ class FirmwareBuild:
     input_floats: int
     num_classes: int
     section_bytes: dict[str, int]  # .vectors, .text, .rodata, .data, .bss, .noinit, .stack (reserved)
-    symbols: dict[str, int]  # input, logits, status, done, stack_limit, stack_top, reset, run_inference
+    symbols: dict[str, int]  # input, logits (or input_slot, sums), status, done, stack_limit, stack_top, reset, run_inference
     command: list[str] = field(default_factory=list)
+    input_kind: str = "float"
+    input_scale: float = 0.0  # int8 only: q = clamp(round(x / input_scale) + input_zero_point, -128, 127)
+    input_zero_point: int = 0
 
     @property
     def flash_used(self) -> int:
@@ -76,11 +88,21 @@ def model_constants(c_folder: str | os.PathLike) -> dict[str, int]:
     return {name: int(value) for name, value in re.findall(r"#define SQUEEZENET_(\w+) (\d+)\b", header.read_text())}
 
 
+def input_quantization(c_folder: str | os.PathLike) -> tuple[float, int]:
+    """(scale, zero point) of an int8 export's input, read back from its model.h."""
+    text = (Path(c_folder) / "model.h").read_text()
+    scale, zero_point = _FLOAT_DEFINE.search(text), _ZERO_POINT_DEFINE.search(text)
+    if scale is None or zero_point is None:
+        raise ValueError(f"{Path(c_folder) / 'model.h'} states no input quantization: export with --precision int8")
+    return float(np.float32(scale.group(1))), int(zero_point.group(1))
+
+
 def ram_budget(c_folder: str | os.PathLike, *, stack_bytes: int = 4096) -> int:
     """The smallest whole-KiB RAM (in 4 KiB pages, what the emulator maps) that holds the export's
-    static buffers (SQUEEZENET_RAM_BYTES), the harness's input and logits buffers and ``stack_bytes``."""
+    static buffers (SQUEEZENET_RAM_BYTES), the harness's exchange buffers and ``stack_bytes``: float
+    input and logits, or for the int8 engine only the int32 sums (its input slot is in the arena)."""
     constants = model_constants(c_folder)
-    exchange = 4 * (constants["INPUT_FLOATS"] + constants["NUM_CLASSES"])
+    exchange = 4 * (constants["NUM_CLASSES"] if constants.get("INT8") else constants["INPUT_FLOATS"] + constants["NUM_CLASSES"])
     needed = constants["RAM_BYTES"] + exchange + _HARNESS_BYTES + stack_bytes
     return -(-needed // 4096) * 4096
 
@@ -111,7 +133,8 @@ def build_firmware(c_folder: str | os.PathLike, out_dir: str | os.PathLike, *, r
                    stack_bytes: int = 4096, extra_flags: tuple[str, ...] = ()) -> FirmwareBuild:
     """Compile ``c_folder``'s model.c with the bare-metal harness and link it for a Cortex-M7.
 
-    ``ram_bytes`` is the whole RAM: .data, .bss, the input and logits buffers, then a stack of at
+    ``ram_bytes`` is the whole RAM: .data, .bss, the exchange buffers (float input and logits, or the
+    int8 engine's sums when model.h defines SQUEEZENET_INT8: see templates/harness.c), then a stack of at
     least ``stack_bytes`` up to the top. Raises ValueError naming the section and the bytes over when
     that does not fit (or when flash is too small for the weights)."""
     if ram_bytes <= 0 or flash_bytes <= 0 or stack_bytes < 0:
@@ -141,12 +164,16 @@ def build_firmware(c_folder: str | os.PathLike, out_dir: str | os.PathLike, *, r
     _run(link, "linking the firmware")
 
     image = read_elf(elf)
-    names = {"input": "squeezenet_mcu_input", "logits": "squeezenet_mcu_logits", "status": "squeezenet_mcu_status",
-             "done": "squeezenet_mcu_done", "stack_limit": "__stack_limit", "stack_top": "__stack_top",
-             "reset": "squeezenet_mcu_reset", "run_inference": "run_inference"}
+    int8 = bool(constants.get("INT8"))
+    exchange = ({"input_slot": "squeezenet_mcu_input_slot", "sums": "squeezenet_mcu_sums"} if int8
+                else {"input": "squeezenet_mcu_input", "logits": "squeezenet_mcu_logits"})
+    names = {**exchange, "status": "squeezenet_mcu_status", "done": "squeezenet_mcu_done", "stack_limit": "__stack_limit",
+             "stack_top": "__stack_top", "reset": "squeezenet_mcu_reset", "run_inference": "run_inference"}
+    scale, zero_point = input_quantization(c_folder) if int8 else (0.0, 0)
     return FirmwareBuild(
         elf=elf, linker_script=script, flash_origin=flash_origin, flash_bytes=flash_bytes, ram_origin=ram_origin,
         ram_bytes=ram_bytes, input_floats=constants["INPUT_FLOATS"], num_classes=constants["NUM_CLASSES"],
         section_bytes={name: section.size for name, section in image.sections.items()},
         symbols={key: image.symbols[symbol] for key, symbol in names.items()},
-        command=[*zig[1:], *flags, "(model.c, harness.c)", "-T", str(script)])
+        command=[*zig[1:], *flags, "(model.c, harness.c)", "-T", str(script)],
+        input_kind="int8" if int8 else "float", input_scale=scale, input_zero_point=zero_point)

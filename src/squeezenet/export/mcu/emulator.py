@@ -40,7 +40,7 @@ _TIMEOUT_SECONDS = 1800  # a firmware that never reaches its breakpoint is stopp
 
 @dataclass(frozen=True)
 class EmulationStats:
-    instructions: list[int]  # per image, from the call of squeezenet_predict to its return
+    instructions: list[int]  # per image, from the call of the engine's entry point to its return
     stack_high_water: int  # bytes, deepest over all images
     stack_bytes: int  # bytes available to the stack
     emulation_seconds: list[float]  # wall time per image on this host
@@ -149,17 +149,28 @@ def _page_rounded(size: int) -> int:
 
 
 def run_firmware(build: FirmwareBuild, images: np.ndarray) -> tuple[np.ndarray, EmulationStats]:
-    """Logits [N, classes] of the firmware for images [N, C, H, W] float32, one reset per image, and the stats.
+    """The firmware's outputs for images [N, C, H, W], one reset per image, and the stats.
+
+    Float engine: float32 images in, float32 logits [N, classes] out. int8 engine (build.input_kind
+    "int8"): int8 images, or float32 ones quantized here as `squeezenet.int8.reference.quantize_input`
+    does with the export's scale and zero point, each written into the engine's input slot when
+    run_inference starts (after the startup code zeroed .bss, where the slot is); out come the raw
+    int32 sums [N, classes] (logit = sum * SQUEEZENET_LOGITS_SCALE, left to the caller).
 
     One emulator serves every image: between images RAM is zeroed and the registers reset, which
     is the state a power-on gives (cheaper than a new emulator, and the translated code is kept)."""
-    images = np.ascontiguousarray(images, dtype="<f4")
+    int8 = build.input_kind == "int8"
+    if int8 and np.asarray(images).dtype != np.int8:
+        from squeezenet.int8.reference import quantize_input
+
+        images = quantize_input(images, build.input_scale, build.input_zero_point)
+    images = np.ascontiguousarray(images, dtype=np.int8 if int8 else "<f4")
     if images.ndim != 4 or images[0].size != build.input_floats:
         raise ValueError(f"images must be [N, C, H, W] with C*H*W = {build.input_floats}, got shape {images.shape}")
     if build.ram_bytes % 0x1000 or build.flash_bytes % 0x1000:
         raise ValueError(f"unicorn maps whole 4 KiB pages: RAM {build.ram_bytes} and flash {build.flash_bytes} "
                          "bytes must be multiples of 4096")
-    for name in ("input", "logits", "status", "done"):
+    for name in ("input_slot", "sums", "status", "done") if int8 else ("input", "logits", "status", "done"):
         if not build.ram_origin <= build.symbols[name] < build.ram_origin + build.ram_bytes:
             raise ValueError(f"the firmware's {name} buffer at 0x{build.symbols[name]:08X} is outside its RAM "
                              f"0x{build.ram_origin:08X}+{build.ram_bytes}")
@@ -197,14 +208,29 @@ def run_firmware(build: FirmwareBuild, images: np.ndarray) -> tuple[np.ndarray, 
     emulator.hook_add(unicorn.UC_HOOK_INTR, on_interrupt)
     # One instrumented address: the blocks counted before it are the reset handler's, not the inference's.
     inference = build.symbols["run_inference"] & ~1
-    emulator.hook_add(unicorn.UC_HOOK_CODE, lambda *_: counter.mark_start(), begin=inference, end=inference)
+    pending: list[bytes] = []  # int8: the image the "camera" delivers once startup has zeroed .bss
+
+    def on_inference(uc, *_):
+        if pending:
+            slot = int(np.frombuffer(uc.mem_read(build.symbols["input_slot"], 4), "<u4")[0])
+            if not build.ram_origin <= slot <= build.ram_origin + build.ram_bytes - len(pending[0]):
+                fault.append(f"the engine's input slot 0x{slot:08X} is outside RAM 0x{build.ram_origin:08X}+{build.ram_bytes}")
+                uc.emu_stop()
+                return
+            uc.mem_write(slot, pending.pop())
+        counter.mark_start()
+
+    emulator.hook_add(unicorn.UC_HOOK_CODE, on_inference, begin=inference, end=inference)
 
     zeros = bytes(build.ram_bytes)
     stack_words = (build.symbols["stack_top"] - build.symbols["stack_limit"]) // 4
     all_logits, instructions, seconds, high_water = [], [], [], 0
     for image in images:
         emulator.mem_write(build.ram_origin, zeros)
-        emulator.mem_write(build.symbols["input"], image.tobytes())
+        if int8:
+            pending[:] = [image.tobytes()]
+        else:
+            emulator.mem_write(build.symbols["input"], image.tobytes())
         emulator.reg_write(arm.UC_ARM_REG_SP, initial_stack)
         counter.reset()
         fault.clear()
@@ -218,13 +244,16 @@ def run_firmware(build: FirmwareBuild, images: np.ndarray) -> tuple[np.ndarray, 
             raise ValueError(fault[0])
         status, done = np.frombuffer(emulator.mem_read(build.symbols["status"], 4), "<i4")[0], \
             np.frombuffer(emulator.mem_read(build.symbols["done"], 4), "<i4")[0]
-        if done != 1 or status != 0:
-            raise ValueError(f"firmware did not finish an inference (squeezenet_predict returned {status}, done flag {done})")
-        all_logits.append(np.frombuffer(emulator.mem_read(build.symbols["logits"], 4 * build.num_classes), "<f4"))
+        if done != 1 or (status < 0 if int8 else status != 0):
+            raise ValueError(f"firmware did not finish an inference (the engine returned {status}, done flag {done})")
+        if int8:
+            all_logits.append(np.frombuffer(emulator.mem_read(build.symbols["sums"], 4 * build.num_classes), "<i4"))
+        else:
+            all_logits.append(np.frombuffer(emulator.mem_read(build.symbols["logits"], 4 * build.num_classes), "<f4"))
         instructions.append(counter.instructions_since_start())
         stack = np.frombuffer(emulator.mem_read(build.symbols["stack_limit"], 4 * stack_words), "<u4")
         untouched = int(np.argmax(stack != STACK_PAINT)) if (stack != STACK_PAINT).any() else stack_words
         high_water = max(high_water, 4 * (stack_words - untouched))
     stats = EmulationStats(instructions, high_water, 4 * stack_words, seconds)
-    return np.stack(all_logits).astype(np.float32), stats
+    return np.stack(all_logits).astype(np.int32 if int8 else np.float32), stats
 

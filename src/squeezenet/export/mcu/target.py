@@ -56,17 +56,31 @@ def build_target(folder: str | os.PathLike, *, ram_bytes: int | None = None, fla
 
 
 def _emulate(folder: Path, build, images: np.ndarray, scratch: Path) -> dict:
-    """Logits of the emulated firmware against the same C built for this host with the same float rules."""
-    from squeezenet.export.c99.check import compile_check_binary, run_check_binary
-
-    logits, stats = run_firmware(build, images)
+    """Logits of the emulated firmware against the same C built for this host with the same float rules;
+    for the int8 engine, its int32 sums (in-place entry) against the host build's squeezenet_predict_int8."""
     binary = scratch / "host-predict"
-    compile_check_binary(folder, binary, HOST_FLAGS)
-    host = run_check_binary(binary, images, build.num_classes)
+    if build.input_kind == "int8":
+        from squeezenet.export.c99_int8.check import (
+            compile_int8_check_binary,
+            run_int8_check_binary,
+        )
+        from squeezenet.int8.reference import quantize_input
+
+        quantized = quantize_input(images, build.input_scale, build.input_zero_point)
+        logits, stats = run_firmware(build, quantized)
+        compile_int8_check_binary(folder, binary, HOST_FLAGS)
+        host, _ = run_int8_check_binary(binary, quantized, build.num_classes)
+    else:
+        from squeezenet.export.c99.check import compile_check_binary, run_check_binary
+
+        logits, stats = run_firmware(build, images)
+        compile_check_binary(folder, binary, HOST_FLAGS)
+        host = run_check_binary(binary, images, build.num_classes)
     identical = bool(np.array_equal(logits.view(np.uint32), host.view(np.uint32)))
     return {
         "emulated_images": len(images),
         "emulated_logits_bit_identical_to_host": identical,
+        "emulated_output": "int32 sums (in-place int8 entry)" if build.input_kind == "int8" else "float32 logits",
         "instructions_per_inference": stats.instructions_per_inference,
         "stack_high_water_bytes": stats.stack_high_water,
         "estimated_ms_at_480_mhz": round(stats.estimated_ms, 1),

@@ -51,6 +51,19 @@ int32_t squeezenet_predict_int8(const int8_t *input, int32_t *sums)
     return sq_top1(sums);
 }
 
+int8_t *squeezenet_input_buffer(void)
+{
+    return sq_arena + $input_offset;
+}
+
+int32_t squeezenet_predict_in_place(int32_t *sums)
+{
+    if (sums == NULL)
+        return -1;
+    sq_run(sums);
+    return sq_top1(sums);
+}
+
 int squeezenet_predict(const float *input, float *logits)
 {
     int32_t c;

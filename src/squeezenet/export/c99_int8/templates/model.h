@@ -8,6 +8,8 @@
 
 /* model.c refuses to compile against a model.h from another export (a hash of both files). */
 #define SQUEEZENET_EXPORT_ID $export_id
+/* The int8 engine: squeezenet_predict_int8 and the in-place entry below exist (the float engine has neither). */
+#define SQUEEZENET_INT8 1
 
 /* Input: float32 [channels][height][width], already preprocessed ($preprocess). The engine
  * quantizes it as q = clamp(round(x / SQUEEZENET_INPUT_SCALE) + SQUEEZENET_INPUT_ZERO_POINT, -128, 127). */
@@ -43,5 +45,14 @@ int squeezenet_predict(const float *input, float *logits);
  * sums (logit = sum * SQUEEZENET_LOGITS_SCALE) and returns the top-1 class (the first of equal
  * sums), or -1 for a NULL pointer. */
 int32_t squeezenet_predict_int8(const int8_t *input, int32_t *sums);
+
+/* In place, for an image that a camera or DMA writes straight into the engine's memory (no second
+ * copy of 3*H*W bytes): squeezenet_input_buffer() is where the int8 image [channels][height][width]
+ * goes (SQUEEZENET_INPUT_FLOATS bytes inside the arena, the same address every call), and
+ * squeezenet_predict_in_place runs the network on it, like squeezenet_predict_int8. The inference
+ * overwrites that slot, so write a new image before every call. Returns the top-1 class, or -1 for a
+ * NULL pointer. */
+int8_t *squeezenet_input_buffer(void);
+int32_t squeezenet_predict_in_place(int32_t *sums);
 
 #endif

@@ -1,9 +1,17 @@
 /* $banner
  *
  * Bare-metal harness for one exported engine (squeezenet.export.mcu): a vector table, a reset
- * handler that prepares the C environment, one call of squeezenet_predict, then a breakpoint. The
- * input image and the logits are fixed buffers in RAM; the host finds them in the ELF symbol table,
- * writes the image before reset and reads the logits after the breakpoint. */
+ * handler that prepares the C environment, one inference, then a breakpoint.
+ *
+ * Float engine: squeezenet_predict on fixed input and logits buffers in RAM; the host finds them in
+ * the ELF symbol table, writes the image before reset and reads the logits after the breakpoint.
+ *
+ * int8 engine (model.h defines SQUEEZENET_INT8): no input buffer of its own, because a float copy of
+ * an ImageNet image (619 KB) is more than a 512 KiB part has. The image goes straight into the slot
+ * the engine reads (squeezenet_input_buffer, inside its arena) as a camera's DMA would put it there;
+ * the reset handler publishes that address in squeezenet_mcu_input_slot, and the host writes the int8
+ * image there when run_inference starts (after startup, which zeroes the arena with the rest of
+ * .bss), then reads the int32 sums of squeezenet_predict_in_place. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,9 +29,15 @@ extern uint32_t __stack_limit[], __stack_top[];
 /* Architectural address of the Coprocessor Access Control Register (ARMv7-M B3.2.20). */
 #define CPACR (*(volatile uint32_t *)0xE000ED88u)
 
+#ifdef SQUEEZENET_INT8
+__attribute__((section(".noinit"), aligned(8))) int32_t squeezenet_mcu_sums[SQUEEZENET_NUM_CLASSES];
+int8_t *volatile squeezenet_mcu_input_slot;
+#else
 __attribute__((section(".noinit"), aligned(8))) float squeezenet_mcu_input[SQUEEZENET_INPUT_FLOATS];
 __attribute__((section(".noinit"), aligned(8))) float squeezenet_mcu_logits[SQUEEZENET_NUM_CLASSES];
-/* squeezenet_predict's return value, then 1 when the reset handler finished. */
+#endif
+/* The inference's return value (0, or the top-1 class for the int8 engine), then 1 when the reset
+ * handler finished. */
 volatile int32_t squeezenet_mcu_status = -2;
 volatile int32_t squeezenet_mcu_done;
 
@@ -55,7 +69,11 @@ void squeezenet_mcu_reset(void);
  * before the FPU is switched on. */
 __attribute__((noinline)) static void run_inference(void)
 {
+#ifdef SQUEEZENET_INT8
+    squeezenet_mcu_status = squeezenet_predict_in_place(squeezenet_mcu_sums);
+#else
     squeezenet_mcu_status = squeezenet_predict(squeezenet_mcu_input, squeezenet_mcu_logits);
+#endif
 }
 
 /* Paint from the stack limit up to just below the current frame: the words above are in use. */
@@ -79,6 +97,9 @@ __attribute__((noreturn)) void squeezenet_mcu_reset(void)
         *(volatile uint32_t *)to++ = 0;
     paint_stack();
 
+#ifdef SQUEEZENET_INT8
+    squeezenet_mcu_input_slot = squeezenet_input_buffer();
+#endif
     run_inference();
     squeezenet_mcu_done = 1;
     for (;;)
