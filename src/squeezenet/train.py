@@ -303,15 +303,8 @@ def _save_state(path: Path, model: nn.Module, optimizer, config: TrainConfig, cl
                     **state.to_dict())
 
 
-def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None, config: TrainConfig, *,
-                on_epoch: Callable[[dict, nn.Module], None] | None = None) -> dict:
-    """Train ``model`` in place and return the final metrics.
-
-    The optimizer trains ``model.parameters()`` as they are, so masks or tied codebooks held by
-    parametrizations stay in force. Under torchrun the model is wrapped in DistributedDataParallel
-    here. With ``config.out`` set, the run folder is locked and checkpoints are written there.
-    ``on_epoch(record, model)`` is called after every epoch with the metrics record.
-    """
+def _check_sizes(train_set: ImageSet, config: TrainConfig) -> None:
+    """Refuse, before any work, what the first step or the first validation would fail on."""
     image_size = train_set.image_size
     if len(train_set) < config.batch_size:
         raise ValueError(f"the batch size {config.batch_size} is larger than the {len(train_set)} training images; "
@@ -321,6 +314,76 @@ def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None,
     if config.eval_shift >= image_size:  # caught here, not at the first validation an epoch later
         raise ValueError(f"the evaluation shift of {config.eval_shift} pixels must be smaller than the input size "
                          f"{image_size}")
+
+
+def _open_run_folder(run_folder: Path | None, module: nn.Module, optimizer, config: TrainConfig, device,
+                     rank: int, world_size: int) -> tuple[TrainingState, bool]:
+    """The state to start from (resumed from ``last.pth`` with ``config.resume``) and whether this call
+    created the run folder. Every check comes before the folder is made, so a refused run leaves nothing."""
+    if run_folder is None:
+        return TrainingState(), False
+    state = TrainingState()
+    if run_folder.exists() and not run_folder.is_dir():
+        raise ValueError(f"--out {run_folder} is a file; give a run folder")
+    if config.resume:
+        checkpoint = load_resume_checkpoint(run_folder, module, config)
+        module.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        state = TrainingState.from_dict(checkpoint)
+        restore_rng_state(state.rng_states, device, rank, world_size)
+    elif (run_folder / "last.pth").exists() and rank == 0:
+        raise ValueError(f"{run_folder} already holds a run; pass --resume to continue it or choose another --out")
+    created = not run_folder.exists()
+    run_folder.mkdir(parents=True, exist_ok=True)
+    return state, created
+
+
+def _step(model: nn.Module, module: nn.Module, optimizer, inputs, labels, config: TrainConfig, dtype):
+    """One optimizer step on a batch; returns its loss (``model`` may be the DDP wrapper of ``module``)."""
+    with _autocast(inputs.device, dtype):
+        logits = model(inputs)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.clip_grad_norm is not None:
+        nn.utils.clip_grad_norm_(module.parameters(), config.clip_grad_norm)
+    optimizer.step()
+    return loss
+
+
+def _validate(model: nn.Module, val_set: ImageSet, config: TrainConfig, device, dtype, record: dict,
+              show: bool) -> None:
+    """Add the validation top-1/top-5 to the epoch's ``record`` (and print its line when showing progress)."""
+    accuracy = evaluate_accuracy(model, val_set, batch_size=config.eval_batch_size, device=device,
+                                 autocast_dtype=dtype, channels_last=config.channels_last,
+                                 flip=config.eval_flip, shift=config.eval_shift)
+    record.update(top1=accuracy["top1"], top5=accuracy["top5"])
+    if show:  # the epoch's bar is gone (leave=False); on stderr so --json stdout stays clean
+        print(f"epoch {record['epoch']}/{config.epochs}: loss {record['loss']:.3f}, validation top-1 "
+              f"{100 * accuracy['top1']:.1f}%, top-5 {100 * accuracy['top5']:.1f}%, "
+              f"{record['images_per_second']:.0f} images/s", file=sys.stderr, flush=True)
+
+
+def _summary(state: TrainingState, config: TrainConfig) -> dict:
+    """The run's result from its history: the last epoch's loss and accuracy, mean images/s, time."""
+    history = state.history
+    last = history[-1] if history else {}
+    return {"epochs": config.epochs, "loss": last.get("loss"), "top1": last.get("top1"), "top5": last.get("top5"),
+            "seconds": state.elapsed, "history": history,
+            "images_per_second": sum(r["images_per_second"] for r in history) / max(len(history), 1)}
+
+
+def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None, config: TrainConfig, *,
+                on_epoch: Callable[[dict, nn.Module], None] | None = None) -> dict:
+    """Train ``model`` in place and return the final metrics.
+
+    The optimizer trains ``model.parameters()`` as they are, so masks or tied codebooks held by
+    parametrizations stay in force. Under torchrun the model is wrapped in DistributedDataParallel
+    here. With ``config.out`` set, the run folder is locked and checkpoints are written there.
+    ``on_epoch(record, model)`` is called after every epoch with the metrics record.
+    """
+    _check_sizes(train_set, config)
+    image_size = train_set.image_size
     rank, world_size, local_rank = distributed_setup(config.device)
     if config.batch_size % world_size:
         raise ValueError(f"the global batch size {config.batch_size} does not split over {world_size} processes")
@@ -338,21 +401,8 @@ def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None,
     if device.type == "cuda":
         torch.cuda.manual_seed(config.seed * 1000 + rank)
 
-    state, run_folder, created_folder = TrainingState(), Path(config.out) if config.out else None, False
-    if run_folder is not None:
-        # Every check before the folder is made, so a refused run leaves nothing behind.
-        if run_folder.exists() and not run_folder.is_dir():
-            raise ValueError(f"--out {run_folder} is a file; give a run folder")
-        if config.resume:
-            checkpoint = load_resume_checkpoint(run_folder, module, config)
-            module.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            state = TrainingState.from_dict(checkpoint)
-            restore_rng_state(state.rng_states, device, rank, world_size)
-        elif (run_folder / "last.pth").exists() and rank == 0:
-            raise ValueError(f"{run_folder} already holds a run; pass --resume to continue it or choose another --out")
-        created_folder = not run_folder.exists()
-        run_folder.mkdir(parents=True, exist_ok=True)
+    run_folder = Path(config.out) if config.out else None
+    state, created_folder = _open_run_folder(run_folder, module, optimizer, config, device, rank, world_size)
     writes = run_folder is not None and rank == 0
 
     show = config.show_progress and rank == 0
@@ -385,14 +435,7 @@ def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None,
                                             generator=generator, share=batch.share, global_size=batch.global_size,
                                             channels_last=config.channels_last, crop_size=crop_side)
                     labels = batch.labels.to(device, non_blocking=True)
-                    with _autocast(device, dtype):
-                        logits = model(inputs)
-                    loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.clip_grad_norm is not None:
-                        nn.utils.clip_grad_norm_(module.parameters(), config.clip_grad_norm)
-                    optimizer.step()
+                    loss = _step(model, module, optimizer, inputs, labels, config, dtype)
                     running[0] += loss.detach().double().cpu() * len(labels)
                     running[1] += len(labels)
                     images_seen += batch.global_size
@@ -426,14 +469,7 @@ def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None,
                 if crop_side is not None:
                     record["crop_side"] = crop_side
                 if val_set is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
-                    accuracy = evaluate_accuracy(model, val_set, batch_size=config.eval_batch_size, device=device,
-                                                 autocast_dtype=dtype, channels_last=config.channels_last,
-                                                 flip=config.eval_flip, shift=config.eval_shift)
-                    record.update(top1=accuracy["top1"], top5=accuracy["top5"])
-                    if show:  # the epoch's bar is gone (leave=False); on stderr so --json stdout stays clean
-                        print(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.3f}, validation top-1 "
-                              f"{100 * accuracy['top1']:.1f}%, top-5 {100 * accuracy['top5']:.1f}%, "
-                              f"{record['images_per_second']:.0f} images/s", file=sys.stderr, flush=True)
+                    _validate(model, val_set, config, device, dtype, record, show)
                 state.elapsed += time.perf_counter() - epoch_start
                 record["seconds"] = state.elapsed
                 state.history.append(record)
@@ -447,11 +483,7 @@ def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None,
                 if on_epoch is not None:
                     on_epoch(record, module)
 
-            history = state.history
-            last = history[-1] if history else {}
-            result = {"epochs": config.epochs, "loss": last.get("loss"), "top1": last.get("top1"),
-                      "top5": last.get("top5"), "seconds": state.elapsed, "history": history,
-                      "images_per_second": sum(r["images_per_second"] for r in history) / max(len(history), 1)}
+            result = _summary(state, config)
             if world_size > 1:
                 result["replica_max_difference"] = replica_difference(module)
             result.update(precision="bf16" if dtype is not None else "fp32", world_size=world_size, threads=threads,
