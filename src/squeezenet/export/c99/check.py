@@ -22,16 +22,19 @@ def find_compiler() -> str | None:
     return os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
 
 
-def compile_check_binary(folder: str | os.PathLike, binary: str | os.PathLike, flags: tuple[str, ...] = STRICT_FLAGS) -> None:
-    """Build ``folder``'s model.c with the parity harness (templates/check_main.c) into ``binary``."""
+def compile_check_binary(folder: str | os.PathLike, binary: str | os.PathLike, flags: tuple[str, ...] = STRICT_FLAGS,
+                         *, harness: tuple[str, str] | None = None) -> None:
+    """Build ``folder``'s model.c with a parity harness into ``binary``: templates/check_main.c (float
+    images in, logits out), or ``harness`` = (file name, C source) for another one."""
     compiler = find_compiler()
     if compiler is None:
         raise ValueError("no C compiler found (set CC, or install gcc)")
     folder = Path(folder)
-    harness = Path(binary).with_name("check_main.c")
-    harness.write_text(kernel_source("check_main.c"))
-    result = subprocess.run([compiler, *flags, "-I", str(folder), str(folder / "model.c"), str(harness), "-o", str(binary)],
-                            capture_output=True, text=True)
+    name, source = harness or ("check_main.c", kernel_source("check_main.c"))
+    harness_path = Path(binary).with_name(name)
+    harness_path.write_text(source)
+    result = subprocess.run([compiler, *flags, "-I", str(folder), str(folder / "model.c"), str(harness_path), "-o",
+                             str(binary)], capture_output=True, text=True)
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or ["no message"])[0]
         raise ValueError(f"the generated C does not compile with {' '.join(flags)}: {first}")

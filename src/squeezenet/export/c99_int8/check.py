@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezenet.export.c99.check import STRICT_FLAGS, find_compiler
+from squeezenet.export.c99.check import STRICT_FLAGS, compile_check_binary
 from squeezenet.export.c99_int8.templates import kernel_source
 
 __all__ = ["check_int8_export", "compile_int8_check_binary", "run_int8_check_binary"]
@@ -19,18 +19,8 @@ __all__ = ["check_int8_export", "compile_int8_check_binary", "run_int8_check_bin
 
 def compile_int8_check_binary(folder: str | os.PathLike, binary: str | os.PathLike,
                               flags: tuple[str, ...] = STRICT_FLAGS) -> None:
-    """Build ``folder``'s model.c with templates/check_int8_main.c into ``binary``."""
-    compiler = find_compiler()
-    if compiler is None:
-        raise ValueError("no C compiler found (set CC, or install gcc)")
-    folder = Path(folder)
-    harness = Path(binary).with_name("check_int8_main.c")
-    harness.write_text(kernel_source("check_int8_main.c"))
-    result = subprocess.run([compiler, *flags, "-I", str(folder), str(folder / "model.c"), str(harness),
-                             "-o", str(binary)], capture_output=True, text=True)
-    if result.returncode != 0:
-        first = (result.stderr.strip().splitlines() or ["no message"])[0]
-        raise ValueError(f"the generated C does not compile with {' '.join(flags)}: {first}")
+    """Build ``folder``'s model.c with templates/check_int8_main.c (int8 images in, int32 sums out)."""
+    compile_check_binary(folder, binary, flags, harness=("check_int8_main.c", kernel_source("check_int8_main.c")))
 
 
 def run_int8_check_binary(binary: str | os.PathLike, images: np.ndarray, num_classes: int

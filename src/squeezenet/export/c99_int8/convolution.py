@@ -61,7 +61,7 @@ def _layer_name(conv: Conv) -> str:
 def emit_weights(conv: Conv, storage: LayerStorage) -> str:
     """The ``static const`` arrays of one layer and the struct that points at them."""
     prefix = f"weights_{c_identifier(conv.name)}"
-    form = (f"int8 weight per entry" if storage.form == "weights"
+    form = ("int8 weight per entry" if storage.form == "weights"
             else f"{storage.code_bits}-bit codes + {storage.levels.shape[1]}-level table per channel")
     parts = [
         f"/* {conv.name}: {'x'.join(map(str, conv.weight_shape))}, {storage.entries} stored entries, "
