@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import math
 import os
 import re
@@ -50,7 +49,6 @@ DATA = ROOT.parent / "shared" / "data"
 FOLDERS = [DATA / "imagenet-samples", DATA / "imagenet-val-extra"]
 WEIGHTS = DATA / "deep-compression-squeezenet" / "compressed_SqueezeNet.net"
 CACHE = ROOT / "build" / "tflite"
-CROP_CACHES = [ROOT / "build" / "int8", CACHE]  # bench_int8.py's photo cache first: same photos, same key
 CALIBRATE_EVERY = 4
 SIZE = 227
 
@@ -61,43 +59,8 @@ def log(message: str) -> None:
 
 # ---------------------------------------------------------------- photos
 
-def labelled_photos() -> tuple[list[Path], np.ndarray]:
-    from squeezenet.data import find_images
-
-    pairs = []
-    for folder in FOLDERS:
-        images = find_images(folder)
-        pairs += list(zip(images.paths, images.labels))
-    pairs.sort(key=lambda pair: (pair[0].name, str(pair[0])))
-    return [path for path, _ in pairs], np.array([label for _, label in pairs], dtype=np.int64)
-
-
-def caffe_inputs(paths: list[Path]) -> np.ndarray:
-    """float32 [N, 3, 227, 227], exactly preprocess("caffe"); its resize-and-crop half is cached as uint8."""
-    import torch
-
-    from squeezenet.data import load_rgb, preprocess
-
-    transform = preprocess("caffe")
-    geometric, numeric = transform.transforms[:2], transform.transforms[2:]
-    key = hashlib.sha256("\n".join(str(path) for path in paths).encode()).hexdigest()[:12]
-    name = f"photos-caffe-{SIZE}-{key}.npy"
-    found = [folder / name for folder in CROP_CACHES if (folder / name).exists()]
-    if found:
-        crops = np.load(found[0])
-    else:
-        log(f"preprocessing {len(paths)} photos")
-        crops = []
-        for path in paths:
-            image = load_rgb(path)
-            for step in geometric:
-                image = step(image)
-            crops.append(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
-        crops = np.stack(crops)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(CACHE / name, crops)
-    finish = type(transform)(numeric)
-    return np.stack([finish(torch.from_numpy(crop)).numpy() for crop in crops]).astype(np.float32)
+# The same photos, order and calibration split as benchmarks/bench_int8.py, and its preprocessed-photo cache.
+from bench_int8 import labelled_photos, preprocessed as caffe_inputs  # noqa: E402
 
 
 def cached(name: str, compute) -> np.ndarray:
