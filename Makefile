@@ -22,14 +22,17 @@ test: $(BIN)/.installed
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow tests
 
-# Benchmarks rewrite their own sections of BENCHMARKS.md. The long ones (about an hour each on
-# 2 cores: CIFAR-10 time to accuracy, the ImageNet bytes-vs-accuracy curve) are in bench-long.
-LONG_BENCHMARKS := benchmarks/bench_time_to_accuracy.py benchmarks/bench_imagenet_compression.py
+# Benchmarks rewrite their own sections of BENCHMARKS.md. The long ones (up to an hour each on
+# 2 cores: CIFAR-10 time to accuracy, the ImageNet bytes-vs-accuracy curve, int8 on 843 photos, the
+# TFLite Micro conversion, which also needs the tflite extra) are in bench-long.
+LONG_BENCHMARKS := benchmarks/bench_time_to_accuracy.py benchmarks/bench_imagenet_compression.py \
+	benchmarks/bench_int8.py benchmarks/bench_tflite_micro.py
 bench: $(BIN)/.installed
 	for script in $(filter-out $(LONG_BENCHMARKS),$(wildcard benchmarks/bench_*.py)); do \
 		$(BIN)/python $$script || exit 1; done
 
 bench-long: $(BIN)/.installed
+	$(BIN)/pip install -q -e ".[tflite]"
 	for script in $(LONG_BENCHMARKS); do $(BIN)/python $$script || exit 1; done
 
 clean:

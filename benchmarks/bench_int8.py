@@ -98,7 +98,8 @@ def main() -> None:
     parser.add_argument("--rules", nargs="+", default=None)
     parser.add_argument("--evaluate-every", type=int, default=1)
     parser.add_argument("--cached-only", action="store_true", help="report the configurations already cached")
-    parser.add_argument("--write", action="store_true", help="write the BENCHMARKS.md section")
+    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the BENCHMARKS.md section (on by default, as `make bench-long` runs it)")
     args = parser.parse_args()
 
     from squeezenet.int8 import DEFAULT_RANGE_RULE, RANGE_RULES, Int8Model, quantize_model

@@ -336,7 +336,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--micro-every", type=int, default=4,
                         help="TFLite Micro runs every K-th evaluation photo (default 4)")
-    parser.add_argument("--write", action="store_true", help="write the BENCHMARKS.md section")
+    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the BENCHMARKS.md section (on by default, as `make bench-long` runs it)")
     args = parser.parse_args()
 
     paths, labels = labelled_photos()
