@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from squeezenet.architecture import CAFFE_SQUEEZENET_V1_0, weight_shapes
-from squeezenet.compress.sparse import SparseLayer, nearest_codes
+from squeezenet.compress.sparse import SparseLayer
 from squeezenet.safe_io import atomic_write_bytes
 
 __all__ = ["parse_net", "read_net", "write_net", "net_to_model", "model_to_net_layers", "NET_SHA256", "NET_URL"]
@@ -114,7 +114,7 @@ def model_to_net_layers(model, codebooks: list[np.ndarray] | None = None) -> lis
     entry, so decoding and re-encoding the published file reproduces it byte for byte. Without,
     each layer gets a 255-level linear-initialised k-means codebook plus the 0.0 entry.
     """
-    from squeezenet.compress.kmeans import kmeans_1d
+    from squeezenet.compress.quantize import quantize_layer
     from squeezenet.models import weight_layers
 
     layers = weight_layers(model)
@@ -127,11 +127,10 @@ def model_to_net_layers(model, codebooks: list[np.ndarray] | None = None) -> lis
         if codebooks is not None:
             codebook = np.asarray(codebooks[index], dtype=np.float32)
         else:
-            nonzero = weight[weight != 0]
-            centroids = kmeans_1d(nonzero, CODEBOOK_SIZE - 1) if nonzero.size else np.zeros(0, np.float32)
+            # The pipeline's k-means (255 centroids + the 0.0 entry), padded with zeros to the format's 256.
+            quantization = quantize_layer(module.weight, 8)
+            weight = quantization.weight().numpy()
             codebook = np.zeros(CODEBOOK_SIZE, dtype=np.float32)
-            codebook[1 : 1 + len(centroids)] = centroids
-            weight = np.where(weight != 0, codebook[1:][nearest_codes(weight, codebook[1:])] if len(centroids) else 0, 0)
-            weight = weight.astype(np.float32)
+            codebook[: len(quantization.codebook)] = quantization.codebook.numpy()
         result.append(SparseLayer.from_dense(weight, bias, codebook, max_gap=MAX_GAP))
     return result

@@ -13,19 +13,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
 from torch import nn
 
-from squeezenet.compress.kmeans import kmeans_1d
+from squeezenet.compress.quantize import quantize_layer, to_sparse_layer
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.data import default_preprocess
 from squeezenet.export.graph import CAFFE_SQUEEZENET_V1_0, build_network
 from squeezenet.models import model_from_layers, weight_layers
 from squeezenet.weights import load_model, resolve_weights
 
-__all__ = ["CompressedModel", "compressed_model", "reference_model", "DENSE_CODEBOOK_SIZE"]
+__all__ = ["CompressedModel", "compressed_model", "reference_model", "DENSE_CODEBOOK_BITS"]
 
-DENSE_CODEBOOK_SIZE = 256
+DENSE_CODEBOOK_BITS = 8
 _MAX_GAP = 15
 
 
@@ -38,16 +37,8 @@ class CompressedModel:
 
 
 def _codebook_layer(module: nn.Module) -> SparseLayer:
-    weight = module.weight.detach().cpu().numpy().astype(np.float32)
-    bias = module.bias.detach().cpu().numpy().astype(np.float32)
-    nonzero = weight[weight != 0]
-    codebook = np.zeros(DENSE_CODEBOOK_SIZE, dtype=np.float32)
-    if nonzero.size:
-        centroids = kmeans_1d(nonzero, DENSE_CODEBOOK_SIZE - 1)
-        codebook[1 : 1 + len(centroids)] = centroids
-        # Unused entries repeat the last centroid so that no weight maps to them by accident.
-        codebook[1 + len(centroids) :] = centroids[-1]
-    return SparseLayer.from_dense(weight, bias, codebook, max_gap=_MAX_GAP)
+    """The layer with an 8-bit codebook (the pipeline's k-means, no retraining) and 4-bit relative indices."""
+    return to_sparse_layer(quantize_layer(module.weight, DENSE_CODEBOOK_BITS), module.bias, _MAX_GAP)
 
 
 def compressed_model(path: str | os.PathLike, arch: str | None = None) -> CompressedModel:
