@@ -128,6 +128,14 @@ def kill_when_writing(argv: list[str], folder, prefix: str, delay: float) -> boo
     return True
 
 
+def kill_command(argv: list[str], target: Path, moment: str, seconds: float) -> bool:
+    """Kill the command writing ``target`` at a random ``moment == "run"`` or inside its write; True
+    when it had finished first."""
+    if moment == "run":
+        return kill_at(argv, seconds)
+    return kill_when_writing(argv, target.parent, f".{target.name}.", seconds)
+
+
 def kill_moments(rng: random.Random, kills: int, full: float | None = None):
     """Alternately a random 0-20 ms after the output write began, and (with ``full``, the length of
     an uninterrupted run) a random moment of the run."""
@@ -149,10 +157,7 @@ def compress_kills(tmp_path, published_net, kills: int, timed: bool):
     for attempt, (moment, seconds) in kill_moments(rng, kills, full if timed else None):
         target = tmp_path / f"model{attempt}.sqz"
         target.write_bytes(old)
-        if moment == "run":
-            finished = kill_at([*argv, str(target)], seconds)
-        else:
-            finished = kill_when_writing([*argv, str(target)], tmp_path, f".{target.name}.", seconds)
+        finished = kill_command([*argv, str(target)], target, moment, seconds)
         found = target.read_bytes()
         assert found in (old, new), f"kill {attempt}: a torn .sqz file ({len(found)} bytes)"
         read_sqz(target)  # and it loads
@@ -186,10 +191,7 @@ def export_c_kills(tmp_path, published_net, kills: int, timed: bool):
     outcomes = []
     for attempt, (moment, seconds) in kill_moments(rng, kills, full if timed else None):
         target = tmp_path / f"out{attempt}"
-        if moment == "run":
-            finished = kill_at([*argv, str(target)], seconds)
-        else:
-            finished = kill_when_writing([*argv, str(target)], tmp_path, f".{target.name}.", seconds)
+        finished = kill_command([*argv, str(target)], target, moment, seconds)
         if target.exists():
             # Everything but the --out path and the export ID must match byte for byte.
             found = {path.name: normalised(path.read_bytes(), target) for path in target.iterdir()}
