@@ -36,7 +36,7 @@ from report import write_section  # noqa: E402
 from squeezenet.data import CIFAR_MEAN, CIFAR_STD, find_images, load_rgb  # noqa: E402
 from squeezenet.models import build_model  # noqa: E402
 from squeezenet.train import _optimizer, build_training_model, config_for_preset, train_model  # noqa: E402
-from squeezenet.training_data import epoch_batches, load_image_folder, to_model_input  # noqa: E402
+from squeezenet.training_data import Batching, InputPipeline, epoch_batches, load_image_folder, to_model_input  # noqa: E402
 
 LOOPS = ("plain", "cache", "cache+cl", "fast")
 
@@ -59,10 +59,10 @@ def _batches(loop: str, train_set, plain_loader, batch_size: int, epoch: int):
         for images, labels in plain_loader:
             yield images, labels
         return
-    for batch in epoch_batches(train_set, batch_size=batch_size, epoch=epoch, seed=0, train=True):
+    pipeline = InputPipeline("cifar", 32, channels_last=loop in ("cache+cl", "fast"))
+    for batch in epoch_batches(train_set, Batching(batch_size, train=True), epoch=epoch):
         generator = torch.Generator().manual_seed(batch.augment_seed)
-        yield to_model_input(batch.pixels, "cifar", torch.device("cpu"), image_size=32, generator=generator,
-                             channels_last=loop in ("cache+cl", "fast")), batch.labels
+        yield to_model_input(batch.pixels, pipeline, generator=generator), batch.labels
 
 
 def _images_per_second(loop, model, optimizer, train_set, plain_loader, batch_size, steps, epoch) -> float:

@@ -17,7 +17,7 @@ from squeezenet.data import LabelledImages
 from squeezenet.evaluate import evaluate
 from squeezenet.train import (TrainConfig, config_for_preset, evaluate_accuracy, learning_rate, train,
                               training_crop_side)
-from squeezenet.training_data import load_image_folder, to_model_input
+from squeezenet.training_data import InputPipeline, load_image_folder, to_model_input
 from squeezenet.weights import load_model
 
 from conftest import CIFAR_TRAIN as CIFAR
@@ -74,15 +74,14 @@ def test_augmentation_shares_add_up_to_the_global_batch(cifar_slice, tmp_path):
     train_set, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, cache_dir=tmp_path / "cache",
                                      show_progress=False)
     pixels = torch.from_numpy(np.array(train_set.pixels[:8]))
-    whole = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32,
-                           generator=torch.Generator().manual_seed(7))
-    halves = [to_model_input(pixels[rows], "cifar", torch.device("cpu"), image_size=32,
-                             generator=torch.Generator().manual_seed(7), share=rows, global_size=8)
+    cifar = InputPipeline("cifar", 32)
+    whole = to_model_input(pixels, cifar, generator=torch.Generator().manual_seed(7))
+    halves = [to_model_input(pixels[rows], cifar, generator=torch.Generator().manual_seed(7), share=rows, global_size=8)
               for rows in (slice(0, 4), slice(4, 8))]
     assert torch.equal(torch.cat(halves), whole)
     assert whole.is_contiguous(memory_format=torch.channels_last)
     # Not the identity: pad-4 random crops and flips moved pixels.
-    plain = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32)
+    plain = to_model_input(pixels, cifar)
     assert not torch.equal(plain, whole)
 
 
@@ -114,7 +113,7 @@ def test_flip_and_shift_evaluation_add_the_augmented_views_logits(cifar_slice, t
     _, val_set = load_image_folder(cifar_slice, preset="cifar", image_size=32, val_split=4,
                                    cache_dir=tmp_path / "cache", show_progress=False)
     pixels = torch.from_numpy(np.array(val_set.pixels[val_set.pixel_rows]))
-    inputs = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32)
+    inputs = to_model_input(pixels, InputPipeline("cifar", 32))
 
     def moved(view, by):  # the 32x32 window `by` pixels down-right of the reflect-padded view
         return F.pad(view, (2, 2, 2, 2), mode="reflect")[:, :, 2 + by:34 + by, 2 + by:34 + by]
@@ -249,14 +248,13 @@ def test_imagenet_preset_random_resized_crops_in_batch(cifar_slice, tmp_path):
                                            cache_dir=tmp_path / "cache", show_progress=False)
     assert train_set.pixels.shape[1:] == (27, 27, 3)  # 24 * 256 / 224, the centre-crop margin
     pixels = torch.from_numpy(np.array(train_set.pixels[train_set.pixel_rows[:6]]))
-    augmented = to_model_input(pixels, "imagenet", torch.device("cpu"), image_size=24,
-                               generator=torch.Generator().manual_seed(1))
-    centre = to_model_input(pixels, "imagenet", torch.device("cpu"), image_size=24)
+    augmented = to_model_input(pixels, InputPipeline("imagenet", 24), generator=torch.Generator().manual_seed(1))
+    centre = to_model_input(pixels, InputPipeline("imagenet", 24))
     assert augmented.shape == centre.shape == (6, 3, 24, 24)
     assert not torch.allclose(augmented, centre)
     assert torch.isfinite(augmented).all()
     # A low-resolution phase gets RandomResizedCrops of its own side.
-    smaller = to_model_input(pixels, "imagenet", torch.device("cpu"), image_size=24, crop_size=16,
+    smaller = to_model_input(pixels, InputPipeline("imagenet", 24, crop_size=16),
                              generator=torch.Generator().manual_seed(1))
     assert smaller.shape == (6, 3, 16, 16) and torch.isfinite(smaller).all()
 
@@ -266,11 +264,11 @@ def test_low_resolution_crops_are_windows_of_the_padded_images(cifar_slice, tmp_
     train_set, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, cache_dir=tmp_path / "cache",
                                      show_progress=False)
     pixels = torch.from_numpy(np.array(train_set.pixels[:6]))
-    crops = to_model_input(pixels, "cifar", torch.device("cpu"), image_size=32, crop_size=24,
-                           generator=torch.Generator().manual_seed(3), channels_last=False)
+    crops = to_model_input(pixels, InputPipeline("cifar", 32, channels_last=False, crop_size=24),
+                           generator=torch.Generator().manual_seed(3))
     assert crops.shape == (6, 3, 24, 24)
-    padded = to_model_input(torch.nn.functional.pad(pixels, (0, 0, 4, 4, 4, 4)), "cifar", torch.device("cpu"),
-                            image_size=40, channels_last=False)
+    padded = to_model_input(torch.nn.functional.pad(pixels, (0, 0, 4, 4, 4, 4)),
+                            InputPipeline("cifar", 40, channels_last=False))
     for crop, image in zip(crops, padded):
         windows = [image[:, top:top + 24, left:left + 24] for top in range(17) for left in range(17)]
         windows += [window.flip(2) for window in windows]
@@ -278,12 +276,12 @@ def test_low_resolution_crops_are_windows_of_the_padded_images(cifar_slice, tmp_
     # The streamed path (transforms v2 in workers) gives crops of the same side.
     config = _config(tmp_path, cifar_slice, epochs=4, low_res_side=24, low_res_fraction=0.5)
     assert [training_crop_side(epoch, config) for epoch in range(4)] == [24, 24, None, None]
-    from squeezenet.training_data import epoch_batches
+    from squeezenet.training_data import Batching, epoch_batches
     streamed, _ = load_image_folder(cifar_slice, preset="cifar", image_size=32, cache_limit_bytes=0,
                                     show_progress=False)
-    batch = next(iter(epoch_batches(streamed, batch_size=8, epoch=0, seed=0, train=True, workers=0, crop_size=24)))
+    batch = next(iter(epoch_batches(streamed, Batching(8, train=True, workers=0), epoch=0, crop_size=24)))
     assert batch.augmented and batch.pixels.shape == (8, 24, 24, 3)
-    assert to_model_input(batch.pixels, "cifar", torch.device("cpu"), image_size=32, crop_size=24).shape == (8, 3, 24, 24)
+    assert to_model_input(batch.pixels, InputPipeline("cifar", 32, crop_size=24)).shape == (8, 3, 24, 24)
 
 
 def test_low_resolution_phase_and_sparse_evaluation_in_a_run(cifar_slice, tmp_path):

@@ -44,8 +44,8 @@ from squeezenet.safe_io import atomic_write_bytes
 from squeezenet.train_runtime import (RunLock, StopRequest, all_reduced, autocast_dtype, choose_device,
                                       distributed_setup, remove_if_unused, replica_difference, restore_rng_state,
                                       rng_states, set_threads, stop_requested)
-from squeezenet.training_data import (AUGMENTATIONS, DEFAULT_CACHE_LIMIT_BYTES, ImageSet, epoch_batches,
-                                      load_image_folder, to_model_input)
+from squeezenet.training_data import (AUGMENTATIONS, DEFAULT_CACHE_LIMIT_BYTES, Batching, ImageSet, InputPipeline,
+                                      epoch_batches, load_image_folder, to_model_input)
 from squeezenet.training_state import TrainingState, load_resume_checkpoint
 from squeezenet.weights import save_checkpoint
 
@@ -286,10 +286,10 @@ def evaluate_accuracy(model: nn.Module, images: ImageSet, *, batch_size: int = 5
     Under DDP every process scores its share of the images and the counts are summed."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    batches = ((to_model_input(batch.pixels, images.preset, device, image_size=images.image_size,
-                               channels_last=channels_last), batch.labels.to(device))
-               for batch in epoch_batches(images, batch_size=batch_size, epoch=0, seed=0, train=False,
-                                          rank=rank, world_size=world_size))
+    pipeline = InputPipeline(images.preset, images.image_size, device, channels_last=channels_last)
+    batching = Batching(batch_size, rank=rank, world_size=world_size)
+    batches = ((to_model_input(batch.pixels, pipeline), batch.labels.to(device))
+               for batch in epoch_batches(images, batching, epoch=0))
     counts = all_reduced(count_correct(model, batches, flip=flip, shift=shift, autocast_dtype=autocast_dtype)
                          .to(device), world_size)
     top1, top5, seen = counts.tolist()
@@ -298,92 +298,34 @@ def evaluate_accuracy(model: nn.Module, images: ImageSet, *, batch_size: int = 5
     return {"top1": top1 / seen, "top5": top5 / seen, "images": seen}
 
 
-def _save_state(path: Path, model: nn.Module, optimizer, config: TrainConfig, classes, state: TrainingState) -> None:
-    save_checkpoint(path, model, optimizer=optimizer.state_dict(), config=asdict(config), classes=list(classes),
-                    **state.to_dict())
+@dataclass(frozen=True)
+class _Run:
+    """One `train_model` call once its processes, device, model and optimizer are set up: what the
+    epoch, validation and checkpoint helpers below share (nanoGPT keeps these as module globals)."""
+
+    config: TrainConfig
+    model: nn.Module  # what the steps call: under torchrun the DistributedDataParallel wrapper of ``module``
+    module: nn.Module  # the model being trained; checkpoints hold its state_dict
+    optimizer: torch.optim.SGD
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    rank: int
+    world_size: int
+    threads: int
+    folder: Path | None  # the run folder; None: no files
+
+    @property
+    def writes(self) -> bool:
+        return self.folder is not None and self.rank == 0  # only rank 0 writes
+
+    @property
+    def shows_progress(self) -> bool:
+        return self.config.show_progress and self.rank == 0
 
 
-def _check_sizes(train_set: ImageSet, config: TrainConfig) -> None:
-    """Refuse, before any work, what the first step or the first validation would fail on."""
-    image_size = train_set.image_size
-    if len(train_set) < config.batch_size:
-        raise ValueError(f"the batch size {config.batch_size} is larger than the {len(train_set)} training images; "
-                         f"pass --batch-size N (at most {len(train_set)})")
-    if config.low_res_side is not None and config.low_res_side >= image_size:
-        raise ValueError(f"the low-resolution side {config.low_res_side} must be smaller than the input size {image_size}")
-    if config.eval_shift >= image_size:  # caught here, not at the first validation an epoch later
-        raise ValueError(f"the evaluation shift of {config.eval_shift} pixels must be smaller than the input size "
-                         f"{image_size}")
-
-
-def _open_run_folder(run_folder: Path | None, module: nn.Module, optimizer, config: TrainConfig, device,
-                     rank: int, world_size: int) -> tuple[TrainingState, bool]:
-    """The state to start from (resumed from ``last.pth`` with ``config.resume``) and whether this call
-    created the run folder. Every check comes before the folder is made, so a refused run leaves nothing."""
-    if run_folder is None:
-        return TrainingState(), False
-    state = TrainingState()
-    if run_folder.exists() and not run_folder.is_dir():
-        raise ValueError(f"--out {run_folder} is a file; give a run folder")
-    if config.resume:
-        checkpoint = load_resume_checkpoint(run_folder, module, config)
-        module.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        state = TrainingState.from_dict(checkpoint)
-        restore_rng_state(state.rng_states, device, rank, world_size)
-    elif (run_folder / "last.pth").exists() and rank == 0:
-        raise ValueError(f"{run_folder} already holds a run; pass --resume to continue it or choose another --out")
-    created = not run_folder.exists()
-    run_folder.mkdir(parents=True, exist_ok=True)
-    return state, created
-
-
-def _step(model: nn.Module, module: nn.Module, optimizer, inputs, labels, config: TrainConfig, dtype):
-    """One optimizer step on a batch; returns its loss (``model`` may be the DDP wrapper of ``module``)."""
-    with _autocast(inputs.device, dtype):
-        logits = model(inputs)
-    loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if config.clip_grad_norm is not None:
-        nn.utils.clip_grad_norm_(module.parameters(), config.clip_grad_norm)
-    optimizer.step()
-    return loss
-
-
-def _validate(model: nn.Module, val_set: ImageSet, config: TrainConfig, device, dtype, record: dict,
-              show: bool) -> None:
-    """Add the validation top-1/top-5 to the epoch's ``record`` (and print its line when showing progress)."""
-    accuracy = evaluate_accuracy(model, val_set, batch_size=config.eval_batch_size, device=device,
-                                 autocast_dtype=dtype, channels_last=config.channels_last,
-                                 flip=config.eval_flip, shift=config.eval_shift)
-    record.update(top1=accuracy["top1"], top5=accuracy["top5"])
-    if show:  # the epoch's bar is gone (leave=False); on stderr so --json stdout stays clean
-        print(f"epoch {record['epoch']}/{config.epochs}: loss {record['loss']:.3f}, validation top-1 "
-              f"{100 * accuracy['top1']:.1f}%, top-5 {100 * accuracy['top5']:.1f}%, "
-              f"{record['images_per_second']:.0f} images/s", file=sys.stderr, flush=True)
-
-
-def _summary(state: TrainingState, config: TrainConfig) -> dict:
-    """The run's result from its history: the last epoch's loss and accuracy, mean images/s, time."""
-    history = state.history
-    last = history[-1] if history else {}
-    return {"epochs": config.epochs, "loss": last.get("loss"), "top1": last.get("top1"), "top5": last.get("top5"),
-            "seconds": state.elapsed, "history": history,
-            "images_per_second": sum(r["images_per_second"] for r in history) / max(len(history), 1)}
-
-
-def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None, config: TrainConfig, *,
-                on_epoch: Callable[[dict, nn.Module], None] | None = None) -> dict:
-    """Train ``model`` in place and return the final metrics.
-
-    The optimizer trains ``model.parameters()`` as they are, so masks or tied codebooks held by
-    parametrizations stay in force. Under torchrun the model is wrapped in DistributedDataParallel
-    here. With ``config.out`` set, the run folder is locked and checkpoints are written there.
-    ``on_epoch(record, model)`` is called after every epoch with the metrics record.
-    """
-    _check_sizes(train_set, config)
-    image_size = train_set.image_size
+def _start_run(model: nn.Module, config: TrainConfig) -> _Run:
+    """Join the processes (under torchrun), choose the device, move the model there (wrapped in DDP
+    when there are several processes), build its optimizer and seed this process."""
     rank, world_size, local_rank = distributed_setup(config.device)
     if config.batch_size % world_size:
         raise ValueError(f"the global batch size {config.batch_size} does not split over {world_size} processes")
@@ -400,103 +342,206 @@ def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None,
     torch.manual_seed(config.seed * 1000 + rank)  # dropout masks differ per process, as they should
     if device.type == "cuda":
         torch.cuda.manual_seed(config.seed * 1000 + rank)
+    folder = Path(config.out) if config.out else None
+    return _Run(config, model, module, optimizer, device, dtype, rank, world_size, threads, folder)
 
-    run_folder = Path(config.out) if config.out else None
-    state, created_folder = _open_run_folder(run_folder, module, optimizer, config, device, rank, world_size)
-    writes = run_folder is not None and rank == 0
 
-    show = config.show_progress and rank == 0
+def _check_sizes(train_set: ImageSet, config: TrainConfig) -> None:
+    """Refuse, before any work, what the first step or the first validation would fail on."""
+    image_size = train_set.image_size
+    if len(train_set) < config.batch_size:
+        raise ValueError(f"the batch size {config.batch_size} is larger than the {len(train_set)} training images; "
+                         f"pass --batch-size N (at most {len(train_set)})")
+    if config.low_res_side is not None and config.low_res_side >= image_size:
+        raise ValueError(f"the low-resolution side {config.low_res_side} must be smaller than the input size {image_size}")
+    if config.eval_shift >= image_size:  # caught here, not at the first validation an epoch later
+        raise ValueError(f"the evaluation shift of {config.eval_shift} pixels must be smaller than the input size "
+                         f"{image_size}")
+
+
+def _open_run_folder(run: _Run) -> tuple[TrainingState, bool]:
+    """The state to start from (resumed from ``last.pth`` with ``config.resume``) and whether this call
+    created the run folder. Every check comes before the folder is made, so a refused run leaves nothing."""
+    if run.folder is None:
+        return TrainingState(), False
+    state = TrainingState()
+    if run.folder.exists() and not run.folder.is_dir():
+        raise ValueError(f"--out {run.folder} is a file; give a run folder")
+    if run.config.resume:
+        checkpoint = load_resume_checkpoint(run.folder, run.module, run.config)
+        run.module.load_state_dict(checkpoint["model"])
+        run.optimizer.load_state_dict(checkpoint["optimizer"])
+        state = TrainingState.from_dict(checkpoint)
+        restore_rng_state(state.rng_states, run.device, run.rank, run.world_size)
+    elif (run.folder / "last.pth").exists() and run.rank == 0:
+        raise ValueError(f"{run.folder} already holds a run; pass --resume to continue it or choose another --out")
+    created = not run.folder.exists()
+    run.folder.mkdir(parents=True, exist_ok=True)
+    return state, created
+
+
+def _step(run: _Run, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on a batch; returns its loss."""
+    with _autocast(inputs.device, run.autocast_dtype):
+        logits = run.model(inputs)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=run.config.label_smoothing)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.config.clip_grad_norm is not None:
+        nn.utils.clip_grad_norm_(run.module.parameters(), run.config.clip_grad_norm)
+    run.optimizer.step()
+    return loss
+
+
+def _train_epoch(run: _Run, train_set: ImageSet, epoch: int, state: TrainingState, stop: StopRequest,
+                 skipped: set[str]) -> dict:
+    """One pass over ``train_set`` from step ``state.step`` (not 0 only in a resumed epoch); unreadable
+    streamed files are added to ``skipped``. Returns the epoch's record: the loss over all its images
+    (every process, the resumed part included), the last learning rate, images/s.
+    On SIGINT/SIGTERM the state is saved to ``last.pth`` and KeyboardInterrupt raised."""
+    config = run.config
+    run.model.train()
+    epoch_start = time.perf_counter()
     steps_per_epoch = len(train_set) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
-    start_epoch, start_step = state.epoch, state.step
+    first_step, crop_side = state.step, training_crop_side(epoch, config)
+    pipeline = InputPipeline(train_set.preset, train_set.image_size, run.device, channels_last=config.channels_last,
+                             crop_size=crop_side)
+    batching = Batching(config.batch_size, train=True, seed=config.seed, rank=run.rank, world_size=run.world_size,
+                        workers=config.workers)
+    batches = epoch_batches(train_set, batching, epoch=epoch, start_step=first_step, crop_size=crop_side)
+    bar = progress(batches, total=steps_per_epoch - first_step, enabled=run.shows_progress, unit="step",
+                   desc=f"epoch {epoch + 1}/{config.epochs}")
+    running = torch.zeros(2, dtype=torch.float64)  # loss sum, images: this process, this epoch
+    images_seen, lr = 0, learning_rate(epoch * steps_per_epoch + first_step, total_steps, config)
+    for step, batch in enumerate(bar, start=first_step):
+        lr = learning_rate(epoch * steps_per_epoch + step, total_steps, config)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr * group["lr_scale"]
+        # Batches augmented by DataLoader workers arrive ready; cached pixels are augmented here,
+        # seeded per batch so every process augments its share as one process would the whole.
+        generator = None if batch.augmented else torch.Generator().manual_seed(batch.augment_seed)
+        inputs = to_model_input(batch.pixels, pipeline, generator=generator, share=batch.share,
+                                global_size=batch.global_size)
+        labels = batch.labels.to(run.device, non_blocking=True)
+        loss = _step(run, inputs, labels)
+        running[0] += loss.detach().double().cpu() * len(labels)
+        running[1] += len(labels)
+        images_seen += batch.global_size
+        skipped.update(batch.skipped)
+        if batch.skipped and config.on_bad_image == "fail":
+            raise ValueError(f"{batch.skipped[0]}: not a readable image (--on-bad-image fail)")
+        if run.shows_progress and step % 10 == 0:
+            seconds = time.perf_counter() - epoch_start
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}", img_s=f"{images_seen / max(seconds, 1e-9):.0f}")
+        if stop_requested(stop, run.world_size):
+            loss_sum, loss_count = all_reduced(running, run.world_size).tolist()
+            state.stop_mid_epoch(step + 1, loss_sum, int(loss_count), time.perf_counter() - epoch_start,
+                                 rng_states(run.device, run.world_size))
+            if run.writes:
+                _save_last(run, state, train_set.class_names)
+                print(f"squeezenet train: stopped by signal {stop.signal} at epoch {epoch + 1} step {step + 1}; "
+                      f"saved {run.folder / 'last.pth'}; continue with --resume", file=sys.stderr)
+            raise KeyboardInterrupt
+    # The epoch's loss over all its images and processes, a stopped session's part included.
+    train_seconds = time.perf_counter() - epoch_start
+    loss_sum, loss_count = all_reduced(running, run.world_size).tolist()
+    loss_sum, loss_count = state.loss_sum + loss_sum, state.loss_count + int(loss_count)
+    record = {"epoch": epoch + 1, "loss": loss_sum / max(loss_count, 1), "lr": lr,
+              "images_per_second": images_seen / max(train_seconds, 1e-9)}
+    if crop_side is not None:
+        record["crop_side"] = crop_side
+    return record
+
+
+def _validation_due(epoch: int, config: TrainConfig) -> bool:
+    """Validate after every ``eval_every``-th epoch and after the last one."""
+    return (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
+
+
+def _validate(run: _Run, val_set: ImageSet, record: dict) -> None:
+    """Add the validation top-1/top-5 to the epoch's ``record`` (and print its line when showing progress)."""
+    config = run.config
+    accuracy = evaluate_accuracy(run.model, val_set, batch_size=config.eval_batch_size, device=run.device,
+                                 autocast_dtype=run.autocast_dtype, channels_last=config.channels_last,
+                                 flip=config.eval_flip, shift=config.eval_shift)
+    record.update(top1=accuracy["top1"], top5=accuracy["top5"])
+    if run.shows_progress:  # the epoch's bar is gone (leave=False); on stderr so --json stdout stays clean
+        print(f"epoch {record['epoch']}/{config.epochs}: loss {record['loss']:.3f}, validation top-1 "
+              f"{100 * accuracy['top1']:.1f}%, top-5 {100 * accuracy['top5']:.1f}%, "
+              f"{record['images_per_second']:.0f} images/s", file=sys.stderr, flush=True)
+
+
+def _save_last(run: _Run, state: TrainingState, classes) -> None:
+    """``last.pth``: the model, the optimizer and where the run stands, for ``--resume``."""
+    save_checkpoint(run.folder / "last.pth", run.module, optimizer=run.optimizer.state_dict(),
+                    config=asdict(run.config), classes=list(classes), **state.to_dict())
+
+
+def _save_epoch(run: _Run, state: TrainingState, classes) -> None:
+    """After an epoch: ``last.pth``, then ``metrics.jsonl`` rewritten whole from the checkpoint's
+    history, so a crash never leaves the two out of step."""
+    _save_last(run, state, classes)
+    log = "".join(json.dumps(line) + "\n" for line in state.history)
+    atomic_write_bytes(run.folder / "metrics.jsonl", log.encode())
+
+
+def _result(run: _Run, state: TrainingState, skipped: set[str]) -> dict:
+    """The run's result from its history: the last epoch's loss and accuracy, mean images/s, time,
+    and how it ran (processes, precision, threads, device, unreadable images)."""
+    history = state.history
+    last = history[-1] if history else {}
+    result = {"epochs": run.config.epochs, "loss": last.get("loss"), "top1": last.get("top1"),
+              "top5": last.get("top5"), "seconds": state.elapsed, "history": history,
+              "images_per_second": sum(r["images_per_second"] for r in history) / max(len(history), 1)}
+    if run.world_size > 1:
+        result["replica_max_difference"] = replica_difference(run.module)
+    result.update(precision="bf16" if run.autocast_dtype is not None else "fp32", world_size=run.world_size,
+                  threads=run.threads, device=run.device.type, skipped_images=len(skipped),
+                  skipped=sorted(skipped)[:20])
+    return result
+
+
+def _save_final(run: _Run, train_set: ImageSet, result: dict) -> Path:
+    """``final.pth``: the trained model with its classes, preprocessing, config and metrics."""
+    final = run.folder / "final.pth"
+    save_checkpoint(final, run.module, classes=list(train_set.class_names), config=asdict(run.config),
+                    preprocess="cifar" if train_set.preset == "cifar" else "torchvision", metrics=dict(result))
+    return final
+
+
+def train_model(model: nn.Module, train_set: ImageSet, val_set: ImageSet | None, config: TrainConfig, *,
+                on_epoch: Callable[[dict, nn.Module], None] | None = None) -> dict:
+    """Train ``model`` in place and return the final metrics.
+
+    The optimizer trains ``model.parameters()`` as they are, so masks or tied codebooks held by
+    parametrizations stay in force. Under torchrun the model is wrapped in DistributedDataParallel
+    here. With ``config.out`` set, the run folder is locked and checkpoints are written there.
+    ``on_epoch(record, model)`` is called after every epoch with the metrics record.
+    """
+    _check_sizes(train_set, config)
+    run = _start_run(model, config)
+    state, created_folder = _open_run_folder(run)
     skipped = set(train_set.skipped)  # cached sets list unreadable files when decoding; streamed ones as met
     try:
-        with RunLock(run_folder) if writes else nullcontext(), StopRequest() as stop:
-            for epoch in range(start_epoch, config.epochs):
-                model.train()
+        with RunLock(run.folder) if run.writes else nullcontext(), StopRequest() as stop:
+            for epoch in range(state.epoch, config.epochs):
                 epoch_start = time.perf_counter()
-                running = torch.zeros(2, dtype=torch.float64)  # loss sum, images: this process, this epoch
-                crop_side = training_crop_side(epoch, config)
-                first_step = start_step if epoch == start_epoch else 0
-                batches = epoch_batches(train_set, batch_size=config.batch_size, epoch=epoch, seed=config.seed,
-                                        train=True, rank=rank, world_size=world_size, start_step=first_step,
-                                        workers=config.workers, crop_size=crop_side)
-                bar = progress(batches, total=steps_per_epoch - first_step, enabled=show, unit="step",
-                               desc=f"epoch {epoch + 1}/{config.epochs}")
-                images_seen, lr = 0, learning_rate(epoch * steps_per_epoch + first_step, total_steps, config)
-                for step, batch in enumerate(bar, start=first_step):
-                    lr = learning_rate(epoch * steps_per_epoch + step, total_steps, config)
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr * group["lr_scale"]
-                    # Batches augmented by DataLoader workers arrive ready; cached pixels are augmented here,
-                    # seeded per batch so every process augments its share as one process would the whole.
-                    generator = None if batch.augmented else torch.Generator().manual_seed(batch.augment_seed)
-                    inputs = to_model_input(batch.pixels, train_set.preset, device, image_size=image_size,
-                                            generator=generator, share=batch.share, global_size=batch.global_size,
-                                            channels_last=config.channels_last, crop_size=crop_side)
-                    labels = batch.labels.to(device, non_blocking=True)
-                    loss = _step(model, module, optimizer, inputs, labels, config, dtype)
-                    running[0] += loss.detach().double().cpu() * len(labels)
-                    running[1] += len(labels)
-                    images_seen += batch.global_size
-                    skipped.update(batch.skipped)
-                    if batch.skipped and config.on_bad_image == "fail":
-                        raise ValueError(f"{batch.skipped[0]}: not a readable image (--on-bad-image fail)")
-                    if show and step % 10 == 0:
-                        seconds = time.perf_counter() - epoch_start
-                        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}",
-                                        img_s=f"{images_seen / max(seconds, 1e-9):.0f}")
-                    if stop_requested(stop, world_size):
-                        loss_sum, loss_count = all_reduced(running, world_size).tolist()
-                        state.step, state.loss_sum, state.loss_count = step + 1, state.loss_sum + loss_sum, \
-                            state.loss_count + int(loss_count)
-                        state.epoch, state.elapsed = epoch, state.elapsed + time.perf_counter() - epoch_start
-                        state.rng_states = rng_states(device, world_size)
-                        if writes:
-                            _save_state(run_folder / "last.pth", module, optimizer, config, train_set.class_names,
-                                        state)
-                            print(f"squeezenet train: stopped by signal {stop.signal} at epoch {epoch + 1} step "
-                                  f"{step + 1}; saved {run_folder / 'last.pth'}; continue with --resume",
-                                  file=sys.stderr)
-                        raise KeyboardInterrupt
-
-                # The epoch's record: the loss over all its images (all processes), then validation.
-                train_seconds = time.perf_counter() - epoch_start
-                loss_sum, loss_count = all_reduced(running, world_size).tolist()
-                loss_sum, loss_count = state.loss_sum + loss_sum, state.loss_count + int(loss_count)
-                record = {"epoch": epoch + 1, "loss": loss_sum / max(loss_count, 1), "lr": lr,
-                          "images_per_second": images_seen / max(train_seconds, 1e-9)}
-                if crop_side is not None:
-                    record["crop_side"] = crop_side
-                if val_set is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
-                    _validate(model, val_set, config, device, dtype, record, show)
-                state.elapsed += time.perf_counter() - epoch_start
-                record["seconds"] = state.elapsed
-                state.history.append(record)
-                state.epoch, state.step, state.loss_sum, state.loss_count = epoch + 1, 0, 0.0, 0
-                state.rng_states = rng_states(device, world_size)
-                if writes:
-                    _save_state(run_folder / "last.pth", module, optimizer, config, train_set.class_names, state)
-                    # Rewritten whole from the checkpoint's history, so a crash never leaves it out of step.
-                    log = "".join(json.dumps(line) + "\n" for line in state.history)
-                    atomic_write_bytes(run_folder / "metrics.jsonl", log.encode())
+                record = _train_epoch(run, train_set, epoch, state, stop, skipped)
+                if val_set is not None and _validation_due(epoch, config):
+                    _validate(run, val_set, record)
+                state.end_epoch(record, time.perf_counter() - epoch_start, rng_states(run.device, run.world_size))
+                if run.writes:
+                    _save_epoch(run, state, train_set.class_names)
                 if on_epoch is not None:
-                    on_epoch(record, module)
+                    on_epoch(record, run.module)
 
-            result = _summary(state, config)
-            if world_size > 1:
-                result["replica_max_difference"] = replica_difference(module)
-            result.update(precision="bf16" if dtype is not None else "fp32", world_size=world_size, threads=threads,
-                          device=device.type, skipped_images=len(skipped), skipped=sorted(skipped)[:20])
-            if writes:
-                final = run_folder / "final.pth"
-                save_checkpoint(final, module, classes=list(train_set.class_names), config=asdict(config),
-                                preprocess="cifar" if train_set.preset == "cifar" else "torchvision",
-                                metrics=dict(result))
-                result["checkpoint"] = str(final)
+            result = _result(run, state, skipped)
+            if run.writes:
+                result["checkpoint"] = str(_save_final(run, train_set, result))
     except BaseException:
         if created_folder:
-            remove_if_unused(run_folder)
+            remove_if_unused(run.folder)
         raise
     return result
 

@@ -7,8 +7,8 @@ Two paths, chosen by size:
 - large data sets (ImageNet) are decoded per epoch by DataLoader workers with torchvision
   transforms v2.
 
-Both paths give uint8 NCHW batches; `to_model_input` turns them into normalised float tensors on
-the training device. Augmentation randomness is a pure function of (seed, epoch, step), drawn for
+Both paths give uint8 NCHW batches (`epoch_batches`, cut as `Batching` says); `to_model_input` turns
+them into normalised float tensors on the training device (as `InputPipeline` says). Augmentation randomness is a pure function of (seed, epoch, step), drawn for
 the whole global batch, so a resumed run and a run split over N DDP processes see the same images.
 
 Presets: ``imagenet`` (RandomResizedCrop + horizontal flip; evaluation resize + centre crop, ImageNet
@@ -41,7 +41,9 @@ from squeezenet.safe_io import atomic_write, atomic_write_bytes
 __all__ = [
     "AUGMENTATIONS",
     "Batch",
+    "Batching",
     "ImageSet",
+    "InputPipeline",
     "augment_seed",
     "batch_order",
     "epoch_batches",
@@ -273,18 +275,29 @@ def _random_resized_crop_flip(images: torch.Tensor, size: int, generator: torch.
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def to_model_input(images: torch.Tensor, preset: str, device: torch.device, *, image_size: int,
-                   generator: torch.Generator | None = None, share: slice | None = None,
-                   global_size: int | None = None, channels_last: bool = True,
-                   crop_size: int | None = None) -> torch.Tensor:
-    """uint8 NHWC batch -> normalised float NCHW on ``device``; augmented when a ``generator`` is given
-    (training from the cache), else centre-cropped to ``image_size`` (evaluation, or worker-augmented).
-    ``crop_size`` (training only) is the side of the random crops when smaller than ``image_size``.
+@dataclass(frozen=True)
+class InputPipeline:
+    """How uint8 NHWC batches become the model's input: ``preset`` (``AUGMENTATIONS``: normalisation and
+    augmentation), the model's input side, the side of training's random crops when smaller (a
+    low-resolution phase), and the device and memory layout the tensors go to."""
+
+    preset: str
+    image_size: int
+    device: torch.device | str = "cpu"
+    channels_last: bool = True
+    crop_size: int | None = None  # training only; None: image_size
+
+
+def to_model_input(images: torch.Tensor, pipeline: InputPipeline, *, generator: torch.Generator | None = None,
+                   share: slice | None = None, global_size: int | None = None) -> torch.Tensor:
+    """uint8 NHWC batch -> normalised float NCHW on ``pipeline.device``; augmented when a ``generator`` is
+    given (training from the cache), else centre-cropped to the crop size (evaluation, or worker-augmented).
 
     The NHWC layout seen as NCHW is exactly channels_last memory, so no copy is made for it.
     """
+    preset, device = pipeline.preset, pipeline.device
     train = generator is not None
-    crop_size = crop_size or image_size
+    crop_size = pipeline.crop_size or pipeline.image_size
     # Random parameters are drawn for all ``global_size`` images of the step; ``share`` are ours.
     share = share if share is not None else slice(0, images.shape[0])
     global_size = global_size if global_size is not None else share.stop
@@ -307,7 +320,7 @@ def to_model_input(images: torch.Tensor, preset: str, device: torch.device, *, i
             offset = (side - crop_size) // 2
             batch = batch[:, :, offset:offset + crop_size, offset:offset + crop_size]
     batch = (batch - mean) / std
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if pipeline.channels_last else torch.contiguous_format
     return batch.contiguous(memory_format=memory_format)
 
 
@@ -362,27 +375,33 @@ class Batch:
     skipped: list[str]
 
 
-def epoch_batches(
-    images: ImageSet,
-    *,
-    batch_size: int,
-    epoch: int,
-    seed: int,
-    train: bool,
-    rank: int = 0,
-    world_size: int = 1,
-    start_step: int = 0,
-    workers: int = 2,
-    crop_size: int | None = None,
-) -> Iterator[Batch]:
+@dataclass(frozen=True)
+class Batching:
+    """How `epoch_batches` cuts an ImageSet: the GLOBAL batch size; training (a shuffled order and
+    augmentation seeds drawn from ``seed``, the last incomplete batch dropped) or evaluation (file
+    order, every image); this process's share (``rank`` of ``world_size``); DataLoader decoding
+    processes for sets that stream."""
+
+    batch_size: int
+    train: bool = False
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    workers: int = 2
+
+
+def epoch_batches(images: ImageSet, batching: Batching, *, epoch: int, start_step: int = 0,
+                  crop_size: int | None = None) -> Iterator[Batch]:
     """This process's share of every global batch of one epoch, starting at ``start_step``.
 
-    ``batch_size`` is the GLOBAL batch: the epoch's order is cut into global batches and process
-    ``rank`` takes rows ``[rank*b, (rank+1)*b)`` of each, b = batch_size / world_size. Training drops
-    the last incomplete global batch (every step then averages the same number of images).
+    The epoch's order is cut into global batches of ``batching.batch_size`` and process ``rank``
+    takes rows ``[rank*b, (rank+1)*b)`` of each, b = batch_size / world_size. Training drops the
+    last incomplete global batch (every step then averages the same number of images).
     Evaluation keeps every image and splits each batch as evenly as possible.
     ``crop_size``: the side of streamed training crops (cached batches are cropped by `to_model_input`).
     """
+    batch_size, seed, train = batching.batch_size, batching.seed, batching.train
+    rank, world_size = batching.rank, batching.world_size
     order = batch_order(len(images), epoch=epoch, seed=seed, shuffle=train)
     steps = len(order) // batch_size if train else math.ceil(len(order) / batch_size)
     shares = []
@@ -398,9 +417,9 @@ def epoch_batches(
         return
     dataset = _FileDataset(images, train, crop_size)
     sampler = [[(int(i), augment_seed(seed, epoch, step) * 100_003 + int(i)) for i in rows] for step, rows, _, _ in shares]
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=batching.workers,
                                          collate_fn=_collate, persistent_workers=False,
-                                         prefetch_factor=4 if workers else None)
+                                         prefetch_factor=4 if batching.workers else None)
     for (step, _, share, size), (pixels, labels, bad) in zip(shares, loader):
         if pixels is None:
             continue

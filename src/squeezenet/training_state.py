@@ -31,6 +31,23 @@ class TrainingState:
     elapsed: float = 0.0  # seconds of training and validation so far, over every resumed session
     rng_states: list[torch.Tensor] = field(default_factory=list)  # every process's RNG (dropout masks)
 
+    def stop_mid_epoch(self, next_step: int, loss_sum: float, loss_count: int, seconds: float,
+                       rng_states: list[torch.Tensor]) -> None:
+        """Keep where a stopped epoch stands: the step to run next, the loss summed over its images
+        so far (this session's part added to a resumed one's) and the ``seconds`` it ran."""
+        self.step, self.loss_sum, self.loss_count = next_step, self.loss_sum + loss_sum, self.loss_count + loss_count
+        self.elapsed += seconds
+        self.rng_states = rng_states
+
+    def end_epoch(self, record: dict, seconds: float, rng_states: list[torch.Tensor]) -> None:
+        """Close the epoch that took ``seconds``: its ``record`` gets the run's seconds so far and joins
+        the history, and the next epoch starts at step 0 with no loss summed yet."""
+        self.elapsed += seconds
+        record["seconds"] = self.elapsed
+        self.history.append(record)
+        self.epoch, self.step, self.loss_sum, self.loss_count = self.epoch + 1, 0, 0.0, 0
+        self.rng_states = rng_states
+
     def to_dict(self) -> dict:
         return asdict(self)
 

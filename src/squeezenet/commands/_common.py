@@ -6,9 +6,11 @@ import argparse
 import os
 from pathlib import Path
 
+from squeezenet.data import PREPROCESSINGS
 from squeezenet.models import ARCHITECTURES
 
-__all__ = ["add_model_arguments", "load_model_from_args", "refuse_output_over_input"]
+__all__ = ["add_model_arguments", "add_photo_arguments", "checked_arch", "load_model_from_args",
+           "refuse_output_over_input"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bool = True) -> None:
@@ -17,12 +19,23 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bo
     parser.add_argument("--arch", help=f"architecture, needed only for a bare state dict ({', '.join(ARCHITECTURES)})")
 
 
+def add_photo_arguments(parser: argparse.ArgumentParser, *, preprocess_help: str, on_bad_image_help: str) -> None:
+    """``--preprocess`` and ``--on-bad-image`` of the commands that run a model on photos."""
+    parser.add_argument("--preprocess", choices=PREPROCESSINGS, help=preprocess_help)
+    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip", help=on_bad_image_help)
+
+
+def checked_arch(args: argparse.Namespace) -> str | None:
+    """``--arch`` once it is known to name an architecture (None when not given)."""
+    if args.arch is not None and args.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {args.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    return args.arch
+
+
 def load_model_from_args(args: argparse.Namespace):
     from squeezenet.weights import load_model
 
-    if args.arch is not None and args.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {args.arch!r}; choose from {', '.join(ARCHITECTURES)}")
-    return load_model(args.weights, args.arch)
+    return load_model(args.weights, checked_arch(args))
 
 
 def refuse_output_over_input(out: str | os.PathLike, weights: str | os.PathLike, *, files: tuple[str, ...] = ()) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from squeezenet.commands._common import add_model_arguments
-from squeezenet.data import PREPROCESSINGS
+from squeezenet.commands._common import add_model_arguments, add_photo_arguments, checked_arch
 
 __all__ = ["add_parser", "run", "summarize"]
 
@@ -13,8 +12,9 @@ def add_parser(subparsers):
                                    description=__doc__)
     add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="ImageFolder tree or flat folder of <wnid>_<name>.JPEG photos")
-    parser.add_argument("--preprocess", choices=PREPROCESSINGS,
-                        help="input preset (default: the model's own: caffe for .net, cifar for 32x32 models)")
+    add_photo_arguments(
+        parser, preprocess_help="input preset (default: the model's own: caffe for .net, cifar for 32x32 models)",
+        on_bad_image_help="skip unreadable images and count them, or stop at the first")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--flip", action="store_true",
                         help="test-time augmentation: score each image together with its mirror image")
@@ -22,8 +22,6 @@ def add_parser(subparsers):
                         help="test-time augmentation: also score copies shifted this many pixels up-left and "
                              "down-right (weights 1/4 each, the image 1/2)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N images (sorted by name)")
-    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
-                        help="skip unreadable images and count them, or stop at the first")
     return parser
 
 
@@ -31,15 +29,12 @@ def run(args) -> dict:
     from squeezenet.data import LabelledImages, default_preprocess, find_images
     from squeezenet.deployed import load_model_or_artifact
     from squeezenet.evaluate import evaluate
-    from squeezenet.models import ARCHITECTURES
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     if args.shift < 0:
         raise ValueError("--shift must be at least 0 pixels")
-    if args.arch is not None and args.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {args.arch!r}; choose from {', '.join(ARCHITECTURES)}")
-    model = load_model_or_artifact(args.weights, args.arch)
+    model = load_model_or_artifact(args.weights, checked_arch(args))
     images = find_images(args.data)
     if args.limit is not None:
         if args.limit < 1:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from squeezenet.commands._common import add_model_arguments, load_model_from_args
-from squeezenet.data import PREPROCESSINGS
+from squeezenet.commands._common import add_model_arguments, add_photo_arguments, load_model_from_args
 
 __all__ = ["add_parser", "run", "summarize"]
 
@@ -12,10 +11,9 @@ def add_parser(subparsers):
     parser = subparsers.add_parser("predict", help="top-5 classes for images", description=__doc__)
     parser.add_argument("images", nargs="+", help="image files")
     add_model_arguments(parser)
-    parser.add_argument("--preprocess", choices=PREPROCESSINGS, help="input preset (default: the model's own)")
+    add_photo_arguments(parser, preprocess_help="input preset (default: the model's own)",
+                        on_bad_image_help="an unreadable image: list it with its error and predict the others, or stop")
     parser.add_argument("--top", type=int, default=5, help="how many classes per image")
-    parser.add_argument("--on-bad-image", choices=("skip", "fail"), default="skip",
-                        help="an unreadable image: list it with its error and predict the others, or stop")
     return parser
 
 

@@ -11,19 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from squeezenet.reproduce.report import (
-    SEED_COLUMNS,
-    SEED_NOTE,
-    markdown_table,
-    seed_cells,
-    seed_columns,
-    write_csv,
-    write_markdown,
-    write_plot,
-)
-from squeezenet.reproduce.runs import MissingRun, RunCache
+from squeezenet.reproduce.report import SEED_COLUMNS, SEED_NOTE, markdown_table, seed_cells, write_plot
+from squeezenet.reproduce.runs import RunCache
+from squeezenet.reproduce.sweeps import SweepPoint, train_sweep, unfinished_note, write_sweep_table
 from squeezenet.reproduce.training import Splits
-from squeezenet.reproduce.variants import train_variant_seeds
 
 __all__ = ["BYPASS_ROWS", "REPORT_FILES", "bypass_report"]
 
@@ -35,18 +26,9 @@ COLUMNS = ["bypass", "parameters", "fp32_bytes", *SEED_COLUMNS, "val_images", "s
 
 def bypass_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp, show_progress: bool = False,
                   log: Callable[[str], None] = lambda text: None) -> dict:
-    rows, missing = [], []
-    for kind, paper in BYPASS_ROWS:
-        log(f"bypass {kind}")
-        try:
-            row = {**train_variant_seeds(cache, splits, schedule, bypass=kind, show_progress=show_progress),
-                   "paper_imagenet": paper}
-        except MissingRun:
-            missing.append(kind)
-            continue
-        rows.append(row)
-        missing += [f"{kind} seed {seed}" for seed in row["missing_seeds"]]
-    out.mkdir(parents=True, exist_ok=True)
+    points = [SweepPoint(kind, f"bypass {kind}", {"bypass": kind}, {"paper_imagenet": paper})
+              for kind, paper in BYPASS_ROWS]
+    rows, missing = train_sweep(points, splits, schedule, cache, show_progress=show_progress, log=log)
     names = {"none": "Vanilla SqueezeNet", "simple": "SqueezeNet + simple bypass",
              "complex": "SqueezeNet + complex bypass"}
     table = markdown_table(
@@ -64,14 +46,11 @@ def bypass_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp
     if chance:
         notes += (f" {', '.join(chance)}: at chance (10% top-1) for at least one seed, its training collapsed under this schedule "
                   f"(peak lr {schedule.sweep_lr}); the number says nothing about the architecture.")
-    if missing:
-        notes += f" Not finished when this report was written (--cached-only): {', '.join(missing)}."
-    write_markdown(out / "bypass.md", "Bypass connections (Section 6, Table 3), reproduced on CIFAR-10", stamp,
-                   [table, notes])
-    write_csv(out / "bypass.csv", [{**row, **seed_columns(row)} for row in rows], COLUMNS)
+    notes += unfinished_note(missing)
+    files = write_sweep_table(out, "bypass", rows, COLUMNS, stamp=stamp, paragraphs=[table, notes],
+                              title="Bypass connections (Section 6, Table 3), reproduced on CIFAR-10")
     points = {names[row["bypass"]]: [(row["fp32_bytes"] / 1e6, 100 * row["top1"], row["bypass"],
                                       None if row["top1_std"] is None else 100 * row["top1_std"])] for row in rows}
     write_plot(out / "bypass.png", points, title="SqueezeNet bypass variants", xlabel="model size, fp32 (MB)",
                ylabel="validation top-1 (%)", stamp=stamp, subtitle=f"CIFAR-10, {training}", logx=False)
-    return {"rows": rows, "missing": missing, "markdown": str(out / "bypass.md"), "csv": str(out / "bypass.csv"),
-            "plot": str(out / "bypass.png")}
+    return {"rows": rows, "missing": missing, **files, "plot": str(out / "bypass.png")}

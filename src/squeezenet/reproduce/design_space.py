@@ -11,19 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from squeezenet.reproduce.report import (
-    SEED_COLUMNS,
-    SEED_NOTE,
-    markdown_table,
-    seed_cells,
-    seed_columns,
-    write_csv,
-    write_markdown,
-    write_plot,
-)
-from squeezenet.reproduce.runs import MissingRun, RunCache
+from squeezenet.reproduce.report import SEED_COLUMNS, SEED_NOTE, markdown_table, seed_cells, write_plot
+from squeezenet.reproduce.runs import RunCache
+from squeezenet.reproduce.sweeps import SweepPoint, train_sweep, unfinished_note, write_sweep_table
 from squeezenet.reproduce.training import Splits
-from squeezenet.reproduce.variants import train_variant_seeds
 
 __all__ = ["REPORT_FILES", "SQUEEZE_RATIOS", "PCT3X3_VALUES", "PCT3X3_SWEEP_SQUEEZE_RATIO", "design_space_report"]
 
@@ -36,20 +27,12 @@ COLUMNS = ["sweep", "squeeze_ratio", "pct3x3", "parameters", "fp32_bytes", *SEED
 
 def design_space_report(splits: Splits, schedule, cache: RunCache, *, out: Path, stamp, show_progress: bool = False,
                         log: Callable[[str], None] = lambda text: None) -> dict:
-    rows, missing = [], []
-    points = [("squeeze ratio", ratio, 0.5) for ratio in SQUEEZE_RATIOS]
-    points += [("pct3x3", PCT3X3_SWEEP_SQUEEZE_RATIO, share) for share in PCT3X3_VALUES]
-    for sweep, ratio, share in points:
-        log(f"{sweep}: SR {ratio}, pct3x3 {share}")
-        try:
-            row = {"sweep": sweep, **train_variant_seeds(cache, splits, schedule, squeeze_ratio=ratio, pct3x3=share,
-                                                         show_progress=show_progress)}
-        except MissingRun:
-            missing.append(f"SR {ratio} / pct3x3 {share}")
-            continue
-        rows.append(row)
-        missing += [f"SR {ratio} / pct3x3 {share} seed {seed}" for seed in row["missing_seeds"]]
-    out.mkdir(parents=True, exist_ok=True)
+    settings = [("squeeze ratio", ratio, 0.5) for ratio in SQUEEZE_RATIOS]
+    settings += [("pct3x3", PCT3X3_SWEEP_SQUEEZE_RATIO, share) for share in PCT3X3_VALUES]
+    points = [SweepPoint(f"SR {ratio} / pct3x3 {share}", f"{sweep}: SR {ratio}, pct3x3 {share}",
+                         {"squeeze_ratio": ratio, "pct3x3": share}, {"sweep": sweep})
+              for sweep, ratio, share in settings]
+    rows, missing = train_sweep(points, splits, schedule, cache, show_progress=show_progress, log=log)
     training = (f"each variant trained {schedule.sweep_epochs} epoch(s) with {schedule.sweep_seeds} seed(s) on "
                 f"{len(splits.sweep)} training images (schedule '{schedule.name}'), scored on {len(splits.val)} "
                 f"validation images")
@@ -63,11 +46,10 @@ def design_space_report(splits: Splits, schedule, cache: RunCache, *, out: Path,
              f"(a) SR sweep at pct3x3=0.5, (b) pct3x3 sweep at SR={PCT3X3_SWEEP_SQUEEZE_RATIO} (the paper's "
              f"Section 5.3 setting). Shortened training: {training}. The paper trained each point on ImageNet to "
              "convergence; here only the trend is comparable, not the absolute accuracy. " + SEED_NOTE)
-    if missing:
-        notes += f" Not finished when this report was written (--cached-only): {', '.join(missing)}."
-    write_markdown(out / "design_space.md", "Design space (Section 5, Figure 2), reproduced on CIFAR-10", stamp,
-                   [table, notes, "Plots: `design_space_sr.png`, `design_space_pct3x3.png`."])
-    write_csv(out / "design_space.csv", [{**row, **seed_columns(row)} for row in rows], COLUMNS)
+    notes += unfinished_note(missing)
+    files = write_sweep_table(out, "design_space", rows, COLUMNS, stamp=stamp,
+                              title="Design space (Section 5, Figure 2), reproduced on CIFAR-10",
+                              paragraphs=[table, notes, "Plots: `design_space_sr.png`, `design_space_pct3x3.png`."])
     subtitle = f"CIFAR-10, {training}"
     plots = {}
     for sweep, key, filename, label in (("squeeze ratio", "squeeze_ratio", "design_space_sr.png", "SR"),
@@ -79,5 +61,4 @@ def design_space_report(splits: Splits, schedule, cache: RunCache, *, out: Path,
                    title=f"SqueezeNet design space: {label} vs accuracy", xlabel="model size, fp32 (MB)",
                    ylabel="validation top-1 (%)", stamp=stamp, subtitle=subtitle)
         plots[key] = str(out / filename)
-    return {"rows": rows, "missing": missing, "markdown": str(out / "design_space.md"), "csv": str(out / "design_space.csv"),
-            "plot": plots}
+    return {"rows": rows, "missing": missing, **files, "plot": plots}

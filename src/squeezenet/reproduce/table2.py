@@ -34,6 +34,7 @@ from squeezenet.reproduce.deep_compression import nonzero_fraction, restore_batc
 from squeezenet.reproduce.runs import MissingRun, RunCache
 from squeezenet.reproduce.training import (
     SQUEEZENET_RECIPE,
+    Solver,
     Splits,
     accuracy,
     calibration_inputs,
@@ -90,9 +91,9 @@ def _baseline(cache: RunCache, name: str, build: Callable[[], torch.nn.Module], 
         torch.manual_seed(0)
         model = training_model_from_spec(spec)
         # AlexNet's class scores are not ReLU'd: its last layer trains at the full learning rate.
-        training = fit(model, splits.train, epochs=epochs, lr=schedule.lr, batch_size=schedule.batch_size,
-                       folder=folder, show_progress=show_progress, resumable=schedule.resumable,
-                       classifier_lr_scale=None if squeezenet else 1.0)
+        solver = Solver(epochs, schedule.lr, schedule.batch_size, classifier_lr_scale=None if squeezenet else 1.0)
+        training = fit(model, splits.train, solver, folder=folder, show_progress=show_progress,
+                       resumable=schedule.resumable)
         folded = fold_batch_norm(model.to(memory_format=torch.contiguous_format))
         save_checkpoint(folder / "model.pth", folded)
         return {"training": training, "parameters": count_parameters(folded), "fp32_bytes": fp32_bytes(folded),
@@ -104,7 +105,7 @@ def _baseline(cache: RunCache, name: str, build: Callable[[], torch.nn.Module], 
 def _retrainer(splits: Splits, schedule, folder: Path, epochs: int, lr: float, show_progress: bool):
     def retrain(model) -> None:
         if epochs > 0:
-            fit(model, splits.retrain, epochs=epochs, lr=lr, batch_size=schedule.batch_size, folder=folder,
+            fit(model, splits.retrain, Solver(epochs, lr, schedule.batch_size), folder=folder,
                 show_progress=show_progress, resumable=schedule.resumable)
     return retrain
 

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from squeezenet.train import config_for_preset, evaluate_accuracy, train_model
-from squeezenet.training_data import ImageSet, epoch_batches, load_image_folder, to_model_input
+from squeezenet.training_data import Batching, ImageSet, InputPipeline, epoch_batches, load_image_folder, to_model_input
 
-__all__ = ["SQUEEZENET_RECIPE", "Splits", "load_splits", "check_data_arguments", "per_class", "fit", "accuracy", "data_settings", "calibration_inputs"]
+__all__ = ["SQUEEZENET_RECIPE", "Solver", "Splits", "load_splits", "check_data_arguments", "per_class", "fit", "accuracy",
+           "data_settings", "calibration_inputs"]
 
 
 # Recorded in the settings of every SqueezeNet training (so its cache key follows the recipe).
@@ -84,19 +85,30 @@ def data_settings(splits: Splits) -> dict:
             "val_images": len(splits.val), "retrain_images": len(splits.retrain), "sweep_images": len(splits.sweep)}
 
 
-def fit(model: nn.Module, images: ImageSet, *, epochs: int, lr: float, batch_size: int, folder: Path,
-        val: ImageSet | None = None, show_progress: bool = False, seed: int = 0, resumable: bool = True,
-        classifier_lr_scale: float | None = None) -> dict:
-    """Train ``model`` in place with the trainer's ``fast`` recipe (one-cycle SGD).
+@dataclass(frozen=True)
+class Solver:
+    """What one reproduction training sets of the trainer's ``fast`` recipe (one-cycle SGD); the rest
+    is the preset's. Named after Caffe's solver.prototxt, which holds the same settings."""
+
+    epochs: int
+    lr: float  # one-cycle peak learning rate
+    batch_size: int  # at most the number of training images
+    seed: int = 0  # batch order and augmentation
+    classifier_lr_scale: float | None = None  # learning-rate factor of the last layer; None: the preset's
+
+
+def fit(model: nn.Module, images: ImageSet, solver: Solver, *, folder: Path, val: ImageSet | None = None,
+        show_progress: bool = False, resumable: bool = True) -> dict:
+    """Train ``model`` in place on ``images`` with ``solver``; ``val``: validation after the last epoch.
 
     ``resumable``: the trainer checkpoints every epoch into ``folder/train`` and an interrupted run
-    continues from there. ``classifier_lr_scale`` overrides the preset's factor for the last layer."""
+    continues from there."""
     run_folder = folder / "train"
     config = config_for_preset(
-        "fast", arch=type(model).__name__, epochs=epochs, lr=lr, batch_size=min(batch_size, len(images)),
-        out=str(run_folder) if resumable else None, resume=resumable and (run_folder / "last.pth").exists(),
-        show_progress=show_progress,
-        device="cpu", seed=seed, eval_batch_size=500, classifier_lr_scale=classifier_lr_scale)
+        "fast", arch=type(model).__name__, epochs=solver.epochs, lr=solver.lr,
+        batch_size=min(solver.batch_size, len(images)), out=str(run_folder) if resumable else None,
+        resume=resumable and (run_folder / "last.pth").exists(), show_progress=show_progress, device="cpu",
+        seed=solver.seed, eval_batch_size=500, classifier_lr_scale=solver.classifier_lr_scale)
     result = train_model(model, images, val, config)
     result.pop("skipped", None)
     return {key: result[key] for key in ("epochs", "loss", "top1", "top5", "images_per_second", "seconds", "history")}
@@ -111,6 +123,5 @@ def accuracy(model: nn.Module, val: ImageSet) -> dict:
 
 def calibration_inputs(images: ImageSet, count: int = 512) -> torch.Tensor:
     """The first ``count`` images (file order, no augmentation) as a model input batch."""
-    batch = next(iter(epoch_batches(images, batch_size=min(count, len(images)), epoch=0, seed=0, train=False)))
-    return to_model_input(batch.pixels, images.preset, torch.device("cpu"), image_size=images.image_size,
-                          channels_last=False)
+    batch = next(iter(epoch_batches(images, Batching(min(count, len(images))), epoch=0)))
+    return to_model_input(batch.pixels, InputPipeline(images.preset, images.image_size, channels_last=False))

@@ -15,7 +15,7 @@ import torch
 
 from squeezenet.models import count_parameters, fold_batch_norm, squeezenet_cifar
 from squeezenet.reproduce.runs import MissingRun, RunCache
-from squeezenet.reproduce.training import SQUEEZENET_RECIPE, Splits, accuracy, data_settings, fit
+from squeezenet.reproduce.training import SQUEEZENET_RECIPE, Solver, Splits, accuracy, data_settings, fit
 from squeezenet.train import training_model_from_spec
 
 __all__ = ["train_variant", "train_variant_seeds"]
@@ -36,9 +36,9 @@ def train_variant(cache: RunCache, splits: Splits, schedule, *, squeeze_ratio: f
     def compute(folder: Path) -> dict:
         torch.manual_seed(seed)
         model = training_model_from_spec(spec)
-        training = fit(model, splits.sweep, epochs=schedule.sweep_epochs, lr=schedule.sweep_lr,
-                       batch_size=schedule.sweep_batch_size, folder=folder, show_progress=show_progress,
-                       resumable=schedule.resumable, seed=seed)
+        solver = Solver(schedule.sweep_epochs, schedule.sweep_lr, schedule.sweep_batch_size, seed=seed)
+        training = fit(model, splits.sweep, solver, folder=folder, show_progress=show_progress,
+                       resumable=schedule.resumable)
         folded = fold_batch_norm(model.to(memory_format=torch.contiguous_format))
         parameters = count_parameters(folded)
         return {"parameters": parameters, "fp32_bytes": 4 * parameters, "seconds": training["seconds"],
