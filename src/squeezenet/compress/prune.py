@@ -31,6 +31,7 @@ __all__ = [
     "mask_sparsities",
     "apply_masks",
     "remove_masks",
+    "weight_layers_shaped",
     "sparsity_at",
     "iterative_pruning",
     "WeightMask",
@@ -95,16 +96,25 @@ class WeightMask(nn.Module):
         return original * self.mask
 
 
-def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
-    """Hold ``masks`` on ``model``'s layers (in place; returns ``model``); a held mask is replaced."""
+def weight_layers_shaped(model: nn.Module, per_layer: dict[str, torch.Tensor], what: str) -> dict[str, nn.Module]:
+    """``model``'s weight layers named in ``per_layer``, each checked to have a weight of its tensor's
+    shape; ValueError (calling the tensors ``what``) before anything is changed, when one is not."""
     modules = dict(weight_layers(model))
-    unknown = sorted(set(masks) - set(modules))
+    unknown = sorted(set(per_layer) - set(modules))
     if unknown:
         raise ValueError(f"no weight layer named {', '.join(unknown)}")
+    for name, tensor in per_layer.items():
+        weight = modules[name].weight
+        if tuple(tensor.shape) != tuple(weight.shape):
+            raise ValueError(f"{name}: {what} of shape {tuple(tensor.shape)} for a weight of {tuple(weight.shape)}")
+    return {name: modules[name] for name in per_layer}
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
+    """Hold ``masks`` on ``model``'s layers (in place; returns ``model``); a held mask is replaced."""
+    modules = weight_layers_shaped(model, masks, "mask")
     for name, mask in masks.items():
         module = modules[name]
-        if tuple(mask.shape) != tuple(module.weight.shape):
-            raise ValueError(f"{name}: mask of shape {tuple(mask.shape)} for a weight of {tuple(module.weight.shape)}")
         held = _held_mask(module)
         mask = mask.to(device=module.weight.device, dtype=module.weight.dtype)
         if held is not None:

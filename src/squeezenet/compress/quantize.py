@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from squeezenet.compress.kmeans import INITIALISATIONS, kmeans_1d
+from squeezenet.compress.prune import weight_layers_shaped
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.models import weight_layers
 
@@ -143,14 +144,10 @@ def tie_weights(model: nn.Module, quantizations: dict[str, LayerQuantization]) -
     weight[0].codebook``) and biases; the original dense weight is kept by torch's parametrize but
     frozen. Call ``untie_weights`` to get plain weights back.
     """
-    modules = dict(weight_layers(model))
-    unknown = sorted(set(quantizations) - set(modules))
-    if unknown:
-        raise ValueError(f"no weight layer named {', '.join(unknown)}")
+    codes = {name: quantization.codes for name, quantization in quantizations.items()}
+    modules = weight_layers_shaped(model, codes, "codes")
     for name, quantization in quantizations.items():
         module = modules[name]
-        if tuple(quantization.codes.shape) != tuple(module.weight.shape):
-            raise ValueError(f"{name}: codes of shape {tuple(quantization.codes.shape)} for a weight of {tuple(module.weight.shape)}")
         if parametrize.is_parametrized(module, "weight"):
             raise ValueError(f"{name}: weight is already parametrized")
         shared = SharedWeight(quantization).to(module.weight.device)

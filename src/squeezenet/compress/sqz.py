@@ -40,26 +40,10 @@ _FLAG_BIAS_FLOAT16 = 4
 BREAKDOWN_KEYS = ("header", "spec", "codebooks", "biases", "codes", "indices")
 
 
-def write_sqz(
-    path: str | os.PathLike,
-    model_spec: dict,
-    layers: list[SparseLayer],
-    bits: list[int] | int,
-    coder: str | list[str] = "ans",
-    *,
-    classes: list[str] | None = None,
-    preprocess: str | None = None,
-) -> dict:
-    """Write ``layers`` (one per weight layer of ``model_spec``, network order) atomically to ``path``.
-
-    ``bits`` bounds each codebook (at most 2**bits entries, entry 0 being 0.0); ``coder`` is one of
-    ``fixed``, ``huffman``, ``ans`` for all layers or per layer. Codebooks and biases are stored as
-    float16 when that is exact, float32 otherwise, so the file always decodes to the same weights.
-    ``classes`` (names) and ``preprocess`` (input preset) travel with the model as in a checkpoint.
-    Returns the exact bytes per component (``header``, ``spec``, ``codebooks``, ``biases``,
-    ``codes``, ``indices``) and ``total``.
-    """
-    data, breakdown = encode_sqz(model_spec, layers, bits, coder, classes=classes, preprocess=preprocess)
+def write_sqz(path: str | os.PathLike, *layers_and_settings, **metadata) -> dict:
+    """``encode_sqz(*layers_and_settings, **metadata)`` written atomically to ``path``; returns the
+    breakdown. The parameters are encode_sqz's, not repeated here so that they cannot drift apart."""
+    data, breakdown = encode_sqz(*layers_and_settings, **metadata)
     atomic_write_bytes(path, data)
     return breakdown
 
@@ -73,7 +57,16 @@ def encode_sqz(
     classes: list[str] | None = None,
     preprocess: str | None = None,
 ) -> tuple[bytes, dict]:
-    """The bytes of a .sqz file and their breakdown, without writing anything."""
+    """The bytes of a .sqz file holding ``layers`` (one per weight layer of ``model_spec``, network
+    order), and their breakdown; `write_sqz` writes them to a file.
+
+    ``bits`` bounds each codebook (at most 2**bits entries, entry 0 being 0.0); ``coder`` is one of
+    ``fixed``, ``huffman``, ``ans`` for all layers or per layer. Codebooks and biases are stored as
+    float16 when that is exact, float32 otherwise, so the file always decodes to the same weights.
+    ``classes`` (names) and ``preprocess`` (input preset) travel with the model as in a checkpoint.
+    The breakdown gives the exact bytes per component (``header``, ``spec``, ``codebooks``,
+    ``biases``, ``codes``, ``indices``) and ``total``.
+    """
     if model_spec.get("batch_norm"):
         raise ValueError("fold BatchNorm into the convolutions first (squeezenet.models.fold_batch_norm)")
     shapes = _layer_shapes(model_spec)

@@ -13,9 +13,9 @@ KERNEL = "max_pool.c"
 
 _FUNCTION = Template("""\
 /* $name: max pool ${kernel}x$kernel stride $stride (rounded up), $channels channels, ${in_size}x$in_size -> ${out_size}x$out_size */
-static inline void $function(const float *input, float *output)
+static inline void $function(const $element *input, $element *output)
 {
-    sq_max_pool(input, $channels, $in_size, $in_size, $kernel, $stride, $out_size, $out_size, output);
+    sq_max_pool(input, $channels, $in_size, $kernel, $stride, $out_size, output);
 }
 """)
 
@@ -24,8 +24,9 @@ def function_name(pool: MaxPool) -> str:
     return f"layer_{c_identifier(pool.name)}"
 
 
-def emit_function(pool: MaxPool) -> str:
+def emit_function(pool: MaxPool, element: str = "float") -> str:
+    """The layer's function on ``element`` tensors (the int8 exporter passes ``int8_t``)."""
     return _FUNCTION.substitute(
-        name=pool.name, function=function_name(pool), channels=pool.channels, kernel=pool.kernel,
+        name=pool.name, function=function_name(pool), element=element, channels=pool.channels, kernel=pool.kernel,
         stride=pool.stride, in_size=pool.in_size, out_size=pool.out_size,
     )

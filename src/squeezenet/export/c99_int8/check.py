@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezenet.export.c99.check import STRICT_FLAGS, compile_check_binary
+from squeezenet.export.c99.check import STRICT_FLAGS, compile_check_binary, harness_source
 from squeezenet.export.c99_int8.templates import kernel_source
 
 __all__ = ["check_int8_export", "compile_int8_check_binary", "run_int8_check_binary"]
@@ -19,8 +19,10 @@ __all__ = ["check_int8_export", "compile_int8_check_binary", "run_int8_check_bin
 
 def compile_int8_check_binary(folder: str | os.PathLike, binary: str | os.PathLike,
                               flags: tuple[str, ...] = STRICT_FLAGS) -> None:
-    """Build ``folder``'s model.c with templates/check_int8_main.c (int8 images in, int32 sums out)."""
-    compile_check_binary(folder, binary, flags, harness=("check_int8_main.c", kernel_source("check_int8_main.c")))
+    """Build ``folder``'s model.c with the int8 harness, templates/check_int8_image.c (int8 images in,
+    int32 sums out)."""
+    harness = harness_source(kernel_source("check_int8_image.c"))
+    compile_check_binary(folder, binary, flags, harness=("check_int8_main.c", harness))
 
 
 def run_int8_check_binary(binary: str | os.PathLike, images: np.ndarray, num_classes: int

@@ -1,29 +1,16 @@
-"""Emitter for int8 max pooling with the output size rounded up (Caffe's rule), in place in the arena."""
+"""Emitter for int8 max pooling with the output size rounded up (Caffe's rule), in place in the arena.
+
+The float exporter's emitter and kernel (`squeezenet.export.c99.max_pool`, ``max_pool.c``) on int8
+elements: a maximum needs no requantization, since input and output share scale and zero point."""
 
 from __future__ import annotations
 
-from string import Template
-
-from squeezenet.export.c99.literals import c_identifier
+from squeezenet.export.c99 import max_pool as float_max_pool
+from squeezenet.export.c99.max_pool import KERNEL, function_name
 from squeezenet.export.graph import MaxPool
 
 __all__ = ["KERNEL", "function_name", "emit_function"]
 
-KERNEL = "max_pool.c"
-
-_FUNCTION = Template("""\
-/* $name: max pool ${kernel}x$kernel stride $stride (rounded up), $channels channels, ${in_size}x$in_size -> ${out_size}x$out_size */
-static inline void $function(const int8_t *input, int8_t *output)
-{
-    sq_max_pool(input, $channels, $in_size, $kernel, $stride, $out_size, output);
-}
-""")
-
-
-def function_name(pool: MaxPool) -> str:
-    return f"layer_{c_identifier(pool.name)}"
-
 
 def emit_function(pool: MaxPool) -> str:
-    return _FUNCTION.substitute(name=pool.name, function=function_name(pool), channels=pool.channels,
-                                kernel=pool.kernel, stride=pool.stride, in_size=pool.in_size, out_size=pool.out_size)
+    return float_max_pool.emit_function(pool, element="int8_t")

@@ -1,18 +1,15 @@
-"""The C templates beside this module: each int8 operator's shared kernel and the model file's frame."""
+"""The C templates beside this module: each int8 operator's shared kernel and the model file's frame.
+
+A kernel written for both exporters (`squeezenet.export.c99.templates.SHARED_KERNELS`) comes from
+the float exporter's folder, on int8 elements."""
 
 from __future__ import annotations
 
-from importlib import resources
-from string import Template
+from squeezenet.export.c99.templates import ExporterTemplates
 
 __all__ = ["kernel_source", "render"]
 
-
-def kernel_source(name: str) -> str:
-    """The text of ``templates/<name>`` (plain C, copied once into the generated file)."""
-    return resources.files("squeezenet.export.c99_int8").joinpath("templates", name).read_text(encoding="utf-8")
-
-
-def render(name: str, **values) -> str:
-    """``templates/<name>`` with its ``$placeholders`` filled; a missing value is an error."""
-    return Template(kernel_source(name)).substitute(values)
+_INT8 = ExporterTemplates("squeezenet.export.c99_int8",
+                          {"element": "int8_t", "pool_row_capacity": "SQUEEZENET_POOL_ROW_BYTES"})
+kernel_source = _INT8.kernel_source
+render = _INT8.render

@@ -144,8 +144,140 @@ def _unicorn():
     return unicorn, arm
 
 
-def _page_rounded(size: int) -> int:
-    return (size + 0xFFF) & ~0xFFF
+def _firmware_images(build: FirmwareBuild, images: np.ndarray) -> np.ndarray:
+    """``images`` as the firmware takes them: float32, or int8 (float ones quantized) for an int8 engine."""
+    int8 = build.input_kind == "int8"
+    if int8 and np.asarray(images).dtype != np.int8:
+        from squeezenet.int8.reference import quantize_input
+
+        images = quantize_input(images, build.input_scale, build.input_zero_point)
+    images = np.ascontiguousarray(images, dtype=np.int8 if int8 else "<f4")
+    if images.ndim != 4 or images[0].size != build.input_floats:
+        raise ValueError(f"images must be [N, C, H, W] with C*H*W = {build.input_floats}, got shape {images.shape}")
+    return images
+
+
+def _check_memory_layout(build: FirmwareBuild) -> None:
+    """Flash and RAM in whole pages, and every exchange buffer inside the RAM that will be mapped."""
+    if build.ram_bytes % 0x1000 or build.flash_bytes % 0x1000:
+        raise ValueError(f"unicorn maps whole 4 KiB pages: RAM {build.ram_bytes} and flash {build.flash_bytes} "
+                         "bytes must be multiples of 4096")
+    int8 = build.input_kind == "int8"
+    for name in ("input_slot", "sums", "status", "done") if int8 else ("input", "logits", "status", "done"):
+        if not build.ram_origin <= build.symbols[name] < build.ram_origin + build.ram_bytes:
+            raise ValueError(f"the firmware's {name} buffer at 0x{build.symbols[name]:08X} is outside its RAM "
+                             f"0x{build.ram_origin:08X}+{build.ram_bytes}")
+
+
+def _mapped_emulator(build: FirmwareBuild, unicorn, arm):
+    """A Cortex-M7 with only flash, the RAM budget and the page holding CPACR mapped."""
+    emulator = unicorn.Uc(unicorn.UC_ARCH_ARM, unicorn.UC_MODE_THUMB | unicorn.UC_MODE_MCLASS)
+    emulator.ctl_set_cpu_model(arm.UC_CPU_ARM_CORTEX_M7)
+    emulator.mem_map(build.flash_origin, build.flash_bytes, unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC)
+    emulator.mem_map(build.ram_origin, build.ram_bytes, unicorn.UC_PROT_ALL)
+    # unicorn has no System Control Space device: the reset handler's CPACR write needs this page.
+    emulator.mem_map(_SYSTEM_CONTROL_PAGE, 0x1000, unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
+    return emulator
+
+
+def _load_flash(emulator, build: FirmwareBuild) -> tuple[int, int]:
+    """Write the ELF's flash sections; returns (initial stack pointer, reset handler) from its vector table."""
+    elf = read_elf(build.elf)
+    for name, section in elf.sections.items():
+        if section.has_bytes and build.flash_origin <= section.load_address < build.flash_origin + build.flash_bytes:
+            emulator.mem_write(section.load_address, elf.section_bytes(name))
+    initial_stack, reset = np.frombuffer(elf.section_bytes(".vectors")[:8], dtype="<u4").tolist()
+    return initial_stack, reset
+
+
+class _Hooks:
+    """What the emulator reports back while it runs: a bad access or a CPU exception becomes one
+    message in ``faults`` (the run then stops), and when run_inference starts the int8 image in
+    ``pending`` is written into the engine's input slot and the block counter marks its start."""
+
+    def __init__(self, emulator, build: FirmwareBuild, counter: _BlockCounter, unicorn, arm):
+        self.build, self.counter, self.unicorn, self.arm = build, counter, unicorn, arm
+        self.faults: list[str] = []
+        self.pending: list[bytes] = []  # int8: the image the "camera" delivers once startup has zeroed .bss
+        emulator.hook_add(unicorn.UC_HOOK_MEM_INVALID, self.on_bad_access)
+        emulator.hook_add(unicorn.UC_HOOK_INTR, self.on_interrupt)
+        # One instrumented address: the blocks counted before it are the reset handler's, not the inference's.
+        inference = build.symbols["run_inference"] & ~1
+        emulator.hook_add(unicorn.UC_HOOK_CODE, self.on_inference, begin=inference, end=inference)
+
+    def on_bad_access(self, _, access, address, size, __, ___):
+        unicorn, build = self.unicorn, self.build
+        kind = "write" if access in (unicorn.UC_MEM_WRITE_UNMAPPED, unicorn.UC_MEM_WRITE_PROT) else "read"
+        where = f"firmware {kind} of {size} bytes at 0x{address:08X}"
+        if access in (unicorn.UC_MEM_READ_UNMAPPED, unicorn.UC_MEM_WRITE_UNMAPPED, unicorn.UC_MEM_FETCH_UNMAPPED):
+            self.faults.append(f"{where}, outside flash 0x{build.flash_origin:08X}+{build.flash_bytes} "
+                               f"and RAM 0x{build.ram_origin:08X}+{build.ram_bytes}")
+        else:
+            self.faults.append(f"{where} is not allowed there (flash is read-only)")
+        return False
+
+    def on_interrupt(self, uc, number, _):
+        if number != 7:  # EXCP_BKPT: the harness is done; anything else is a fault the chip would take
+            self.faults.append(f"firmware raised CPU exception {number} at 0x{uc.reg_read(self.arm.UC_ARM_REG_PC):08X}")
+        uc.emu_stop()
+
+    def on_inference(self, uc, *_):
+        build = self.build
+        if self.pending:
+            slot = int(np.frombuffer(uc.mem_read(build.symbols["input_slot"], 4), "<u4")[0])
+            if not build.ram_origin <= slot <= build.ram_origin + build.ram_bytes - len(self.pending[0]):
+                self.faults.append(f"the engine's input slot 0x{slot:08X} is outside RAM "
+                                   f"0x{build.ram_origin:08X}+{build.ram_bytes}")
+                uc.emu_stop()
+                return
+            uc.mem_write(slot, self.pending.pop())
+        self.counter.mark_start()
+
+
+def _run_once(emulator, build: FirmwareBuild, hooks: _Hooks, image: np.ndarray, initial_stack: int, reset: int,
+              unicorn, arm) -> float:
+    """Power the chip on with ``image`` waiting for it and run to the harness's breakpoint; returns the wall time."""
+    emulator.mem_write(build.ram_origin, bytes(build.ram_bytes))
+    if build.input_kind == "int8":
+        hooks.pending[:] = [image.tobytes()]
+    else:
+        emulator.mem_write(build.symbols["input"], image.tobytes())
+    emulator.reg_write(arm.UC_ARM_REG_SP, initial_stack)
+    hooks.counter.reset()
+    hooks.faults.clear()
+    start = time.perf_counter()
+    try:
+        emulator.emu_start(reset | 1, build.flash_origin + build.flash_bytes, timeout=_TIMEOUT_SECONDS * 1_000_000)
+    except unicorn.UcError as error:
+        raise ValueError(hooks.faults[0] if hooks.faults else f"emulation failed: {error}") from None
+    seconds = time.perf_counter() - start
+    if hooks.faults:
+        raise ValueError(hooks.faults[0])
+    return seconds
+
+
+def _read_outputs(emulator, build: FirmwareBuild) -> np.ndarray:
+    """The finished inference's logits (float32) or int32 sums; ValueError when the harness did not finish."""
+    int8 = build.input_kind == "int8"
+    status, done = np.frombuffer(emulator.mem_read(build.symbols["status"], 4), "<i4")[0], \
+        np.frombuffer(emulator.mem_read(build.symbols["done"], 4), "<i4")[0]
+    if done != 1 or (status < 0 if int8 else status != 0):
+        raise ValueError(f"firmware did not finish an inference (the engine returned {status}, done flag {done})")
+    if int8:
+        return np.frombuffer(emulator.mem_read(build.symbols["sums"], 4 * build.num_classes), "<i4")
+    return np.frombuffer(emulator.mem_read(build.symbols["logits"], 4 * build.num_classes), "<f4")
+
+
+def _stack_words(build: FirmwareBuild) -> int:
+    return (build.symbols["stack_top"] - build.symbols["stack_limit"]) // 4
+
+
+def _stack_high_water(emulator, build: FirmwareBuild) -> int:
+    """Bytes of stack used: from the top down to the deepest word that no longer holds the startup's paint."""
+    stack_words = _stack_words(build)
+    stack = np.frombuffer(emulator.mem_read(build.symbols["stack_limit"], 4 * stack_words), "<u4")
+    untouched = int(np.argmax(stack != STACK_PAINT)) if (stack != STACK_PAINT).any() else stack_words
+    return 4 * (stack_words - untouched)
 
 
 def run_firmware(build: FirmwareBuild, images: np.ndarray) -> tuple[np.ndarray, EmulationStats]:
@@ -159,101 +291,18 @@ def run_firmware(build: FirmwareBuild, images: np.ndarray) -> tuple[np.ndarray, 
 
     One emulator serves every image: between images RAM is zeroed and the registers reset, which
     is the state a power-on gives (cheaper than a new emulator, and the translated code is kept)."""
-    int8 = build.input_kind == "int8"
-    if int8 and np.asarray(images).dtype != np.int8:
-        from squeezenet.int8.reference import quantize_input
-
-        images = quantize_input(images, build.input_scale, build.input_zero_point)
-    images = np.ascontiguousarray(images, dtype=np.int8 if int8 else "<f4")
-    if images.ndim != 4 or images[0].size != build.input_floats:
-        raise ValueError(f"images must be [N, C, H, W] with C*H*W = {build.input_floats}, got shape {images.shape}")
-    if build.ram_bytes % 0x1000 or build.flash_bytes % 0x1000:
-        raise ValueError(f"unicorn maps whole 4 KiB pages: RAM {build.ram_bytes} and flash {build.flash_bytes} "
-                         "bytes must be multiples of 4096")
-    for name in ("input_slot", "sums", "status", "done") if int8 else ("input", "logits", "status", "done"):
-        if not build.ram_origin <= build.symbols[name] < build.ram_origin + build.ram_bytes:
-            raise ValueError(f"the firmware's {name} buffer at 0x{build.symbols[name]:08X} is outside its RAM "
-                             f"0x{build.ram_origin:08X}+{build.ram_bytes}")
+    images = _firmware_images(build, images)
+    _check_memory_layout(build)
     unicorn, arm = _unicorn()
-    emulator = unicorn.Uc(unicorn.UC_ARCH_ARM, unicorn.UC_MODE_THUMB | unicorn.UC_MODE_MCLASS)
-    emulator.ctl_set_cpu_model(arm.UC_CPU_ARM_CORTEX_M7)
-    emulator.mem_map(build.flash_origin, build.flash_bytes, unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC)
-    emulator.mem_map(build.ram_origin, build.ram_bytes, unicorn.UC_PROT_ALL)
-    # unicorn has no System Control Space device: the reset handler's CPACR write needs this page.
-    emulator.mem_map(_SYSTEM_CONTROL_PAGE, 0x1000, unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
-    elf = read_elf(build.elf)
-    for name, section in elf.sections.items():
-        if section.has_bytes and build.flash_origin <= section.load_address < build.flash_origin + build.flash_bytes:
-            emulator.mem_write(section.load_address, elf.section_bytes(name))
-    initial_stack, reset = np.frombuffer(elf.section_bytes(".vectors")[:8], dtype="<u4").tolist()
-
+    emulator = _mapped_emulator(build, unicorn, arm)
+    initial_stack, reset = _load_flash(emulator, build)
     counter = _BlockCounter(emulator, unicorn, build)
-    fault: list[str] = []
-
-    def on_bad_access(_, access, address, size, __, ___):
-        kind = "write" if access in (unicorn.UC_MEM_WRITE_UNMAPPED, unicorn.UC_MEM_WRITE_PROT) else "read"
-        fault.append(f"firmware {kind} of {size} bytes at 0x{address:08X}, outside flash "
-                     f"0x{build.flash_origin:08X}+{build.flash_bytes} and RAM 0x{build.ram_origin:08X}+{build.ram_bytes}"
-                     if access in (unicorn.UC_MEM_READ_UNMAPPED, unicorn.UC_MEM_WRITE_UNMAPPED,
-                                   unicorn.UC_MEM_FETCH_UNMAPPED)
-                     else f"firmware {kind} of {size} bytes at 0x{address:08X} is not allowed there (flash is read-only)")
-        return False
-
-    def on_interrupt(uc, number, _):
-        if number != 7:  # EXCP_BKPT: the harness is done; anything else is a fault the chip would take
-            fault.append(f"firmware raised CPU exception {number} at 0x{uc.reg_read(arm.UC_ARM_REG_PC):08X}")
-        uc.emu_stop()
-
-    emulator.hook_add(unicorn.UC_HOOK_MEM_INVALID, on_bad_access)
-    emulator.hook_add(unicorn.UC_HOOK_INTR, on_interrupt)
-    # One instrumented address: the blocks counted before it are the reset handler's, not the inference's.
-    inference = build.symbols["run_inference"] & ~1
-    pending: list[bytes] = []  # int8: the image the "camera" delivers once startup has zeroed .bss
-
-    def on_inference(uc, *_):
-        if pending:
-            slot = int(np.frombuffer(uc.mem_read(build.symbols["input_slot"], 4), "<u4")[0])
-            if not build.ram_origin <= slot <= build.ram_origin + build.ram_bytes - len(pending[0]):
-                fault.append(f"the engine's input slot 0x{slot:08X} is outside RAM 0x{build.ram_origin:08X}+{build.ram_bytes}")
-                uc.emu_stop()
-                return
-            uc.mem_write(slot, pending.pop())
-        counter.mark_start()
-
-    emulator.hook_add(unicorn.UC_HOOK_CODE, on_inference, begin=inference, end=inference)
-
-    zeros = bytes(build.ram_bytes)
-    stack_words = (build.symbols["stack_top"] - build.symbols["stack_limit"]) // 4
-    all_logits, instructions, seconds, high_water = [], [], [], 0
+    hooks = _Hooks(emulator, build, counter, unicorn, arm)
+    outputs, instructions, seconds, high_water = [], [], [], 0
     for image in images:
-        emulator.mem_write(build.ram_origin, zeros)
-        if int8:
-            pending[:] = [image.tobytes()]
-        else:
-            emulator.mem_write(build.symbols["input"], image.tobytes())
-        emulator.reg_write(arm.UC_ARM_REG_SP, initial_stack)
-        counter.reset()
-        fault.clear()
-        start = time.perf_counter()
-        try:
-            emulator.emu_start(reset | 1, build.flash_origin + build.flash_bytes, timeout=_TIMEOUT_SECONDS * 1_000_000)
-        except unicorn.UcError as error:
-            raise ValueError(fault[0] if fault else f"emulation failed: {error}") from None
-        seconds.append(time.perf_counter() - start)
-        if fault:
-            raise ValueError(fault[0])
-        status, done = np.frombuffer(emulator.mem_read(build.symbols["status"], 4), "<i4")[0], \
-            np.frombuffer(emulator.mem_read(build.symbols["done"], 4), "<i4")[0]
-        if done != 1 or (status < 0 if int8 else status != 0):
-            raise ValueError(f"firmware did not finish an inference (the engine returned {status}, done flag {done})")
-        if int8:
-            all_logits.append(np.frombuffer(emulator.mem_read(build.symbols["sums"], 4 * build.num_classes), "<i4"))
-        else:
-            all_logits.append(np.frombuffer(emulator.mem_read(build.symbols["logits"], 4 * build.num_classes), "<f4"))
+        seconds.append(_run_once(emulator, build, hooks, image, initial_stack, reset, unicorn, arm))
+        outputs.append(_read_outputs(emulator, build))
         instructions.append(counter.instructions_since_start())
-        stack = np.frombuffer(emulator.mem_read(build.symbols["stack_limit"], 4 * stack_words), "<u4")
-        untouched = int(np.argmax(stack != STACK_PAINT)) if (stack != STACK_PAINT).any() else stack_words
-        high_water = max(high_water, 4 * (stack_words - untouched))
-    stats = EmulationStats(instructions, high_water, 4 * stack_words, seconds)
-    return np.stack(all_logits).astype(np.int32 if int8 else np.float32), stats
-
+        high_water = max(high_water, _stack_high_water(emulator, build))
+    stats = EmulationStats(instructions, high_water, 4 * _stack_words(build), seconds)
+    return np.stack(outputs).astype(np.int32 if build.input_kind == "int8" else np.float32), stats

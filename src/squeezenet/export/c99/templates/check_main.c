@@ -1,12 +1,11 @@
-/* Parity harness for an exported model (squeezenet.export.c99.check), not part of the export:
- * reads raw float32 images from argv[1], writes raw float32 logits to argv[2]. */
+/* Parity harness for an exported model (squeezenet.export.c99.check), not part of the export: main
+ * reads the raw images of argv[1] into image, one after the other, and predict_and_write() writes
+ * each one's outputs to argv[2]. Exit status 2: a file does not open; 1: an inference or a write failed. */
 #include <stdio.h>
 
 #include "model.h"
 
-static float image[SQUEEZENET_INPUT_FLOATS];
-static float logits[SQUEEZENET_NUM_CLASSES];
-
+$image_step
 int main(int argc, char **argv)
 {
     FILE *in, *out;
@@ -16,9 +15,8 @@ int main(int argc, char **argv)
         fclose(in);
         return 2;
     }
-    while (fread(image, sizeof(float), SQUEEZENET_INPUT_FLOATS, in) == SQUEEZENET_INPUT_FLOATS) {
-        if (squeezenet_predict(image, logits) != 0 ||
-            fwrite(logits, sizeof(float), SQUEEZENET_NUM_CLASSES, out) != SQUEEZENET_NUM_CLASSES)
+    while (fread(image, sizeof(image[0]), SQUEEZENET_INPUT_FLOATS, in) == SQUEEZENET_INPUT_FLOATS) {
+        if (!predict_and_write(out))
             return 1;
     }
     fclose(in);

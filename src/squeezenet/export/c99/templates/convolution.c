@@ -113,13 +113,20 @@ typedef int32_t sq_mask __attribute__((vector_size(4 * SQ_LANES)));
 
 #define SQ_LOAD(target, source) memcpy(&(target), (source), sizeof(sq_vector)) /* unaligned load */
 #define SQ_STORE(target, source) memcpy((target), &(source), sizeof(sq_vector))
+/* sum += value * the SQ_LANES floats at source. */
+#define SQ_MULTIPLY_ADD(sum, value, source) \
+    do {                                    \
+        sq_vector loaded;                   \
+        SQ_LOAD(loaded, (source));          \
+        (sum) += (value) * loaded;          \
+    } while (0)
 
 static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t last, int32_t start, int32_t relu,
                                       float *sums)
 {
     /* Eight named accumulators rather than an array, so that -O2 keeps them in registers. */
     const sq_vector zero = {0.0f};
-    sq_vector s0, s1, s2, s3, s4, s5, s6, s7, v;
+    sq_vector s0, s1, s2, s3, s4, s5, s6, s7;
     int32_t j;
     SQ_LOAD(s0, sums);
     SQ_LOAD(s1, sums + SQ_LANES);
@@ -132,22 +139,14 @@ static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t
     for (j = first; j < last; j++) {
         const float value = sq_values[j];
         const float *source = input + sq_offsets[j] + start;
-        SQ_LOAD(v, source);
-        s0 += value * v;
-        SQ_LOAD(v, source + SQ_LANES);
-        s1 += value * v;
-        SQ_LOAD(v, source + 2 * SQ_LANES);
-        s2 += value * v;
-        SQ_LOAD(v, source + 3 * SQ_LANES);
-        s3 += value * v;
-        SQ_LOAD(v, source + 4 * SQ_LANES);
-        s4 += value * v;
-        SQ_LOAD(v, source + 5 * SQ_LANES);
-        s5 += value * v;
-        SQ_LOAD(v, source + 6 * SQ_LANES);
-        s6 += value * v;
-        SQ_LOAD(v, source + 7 * SQ_LANES);
-        s7 += value * v;
+        SQ_MULTIPLY_ADD(s0, value, source);
+        SQ_MULTIPLY_ADD(s1, value, source + SQ_LANES);
+        SQ_MULTIPLY_ADD(s2, value, source + 2 * SQ_LANES);
+        SQ_MULTIPLY_ADD(s3, value, source + 3 * SQ_LANES);
+        SQ_MULTIPLY_ADD(s4, value, source + 4 * SQ_LANES);
+        SQ_MULTIPLY_ADD(s5, value, source + 5 * SQ_LANES);
+        SQ_MULTIPLY_ADD(s6, value, source + 6 * SQ_LANES);
+        SQ_MULTIPLY_ADD(s7, value, source + 7 * SQ_LANES);
     }
     if (relu) {
         SQ_RELU(s0);
