@@ -7,6 +7,7 @@ bit. Compiled with gcc -std=c99 -O2 -Wall -Werror.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -19,7 +20,10 @@ from squeezenet.compress.kmeans import kmeans_1d
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.export.c99.check import compile_check_binary, run_check_binary
 from squeezenet.export.c99_int8 import emit_int8_model, export_c_int8
-from squeezenet.export.c99_int8.check import compile_int8_check_binary, run_int8_check_binary
+from squeezenet.export.c99_int8.check import (
+    compile_int8_check_binary,
+    run_int8_check_binary,
+)
 from squeezenet.export.compressed import compressed_model
 from squeezenet.export.photos import photo_batch, photo_paths
 from squeezenet.int8.reference import Int8Model
@@ -93,6 +97,9 @@ def test_cifar_memory_plan_and_flash_are_stated_in_the_header(cifar_export):
     constants = {name: int(value) for name, value in re.findall(r"#define SQUEEZENET_(\w+) (\d+)\b", header)}
     assert constants["RAM_BYTES"] == report["ram_bytes"] == sum(report["ram_buffers"].values())
     assert constants["WEIGHT_BYTES"] == report["weight_bytes"]
+    # The weights stay entropy-coded: flash for them (streams, codebooks, int32 biases) within 2% of the .sqz.
+    assert report["weight_bytes"] <= 1.02 * report["model_file_bytes"]
+    assert set(report["layer_forms"].values()) == {"computed"}
     # conv1 (3 -> 64 channels at 32x32) writes through its max pool, so the arena holds the largest
     # Fire stage instead: fire4's 128x16x16 input + 32x16x16 squeeze output (it too writes pooled).
     assert constants["ARENA_BYTES"] == 128 * 16 * 16 + 32 * 16 * 16 and "features.5" in report["arena_peak"]
@@ -115,35 +122,83 @@ def test_a_ram_budget_too_small_is_refused_naming_the_largest_buffer(tmp_path, c
     assert not folder.exists()
 
 
-def _random_sparse_layers(model, *, density: float, codebook_size: int, max_gap: int) -> list[SparseLayer]:
+def test_rans_streams_round_trip_near_the_entropy():
+    """Our rANS coder (decoded here as templates/stream.c decodes it) on a peaked alphabet, like the
+    relative indices it is chosen for, and on a one-symbol alphabet (a payload of the state alone)."""
+    from squeezenet.export.c99_int8.rans import rans_encode, rans_frequencies
+
+    def decode(payload: bytes, frequencies: np.ndarray, count: int) -> list[int]:
+        cumulative = np.concatenate([[0], np.cumsum(frequencies)])
+        state, position, symbols = int.from_bytes(payload[:4], "little"), 4, []
+        for _ in range(count):
+            slot = state & 0x3FFF
+            symbol = int(np.searchsorted(cumulative, slot, side="right")) - 1
+            state = int(frequencies[symbol]) * (state >> 14) + slot - int(cumulative[symbol])
+            while state < 1 << 16:
+                state = state << 16 | int.from_bytes(payload[position : position + 2], "little")
+                position += 2
+            symbols.append(symbol)
+        assert position == len(payload) and state == 1 << 16  # every word read, the encoder's start state
+        return symbols
+
+    symbols = np.random.default_rng(0).geometric(0.8, 20000) - 1
+    frequencies = rans_frequencies(symbols)
+    payload = rans_encode(symbols, frequencies)
+    assert decode(payload, frequencies, len(symbols)) == symbols.tolist()
+    counts = np.bincount(symbols)
+    counts = counts[counts > 0]
+    entropy_bytes = -(counts * np.log2(counts / len(symbols))).sum() / 8
+    assert len(payload) < 1.01 * entropy_bytes
+    assert rans_encode(np.zeros(50, np.int64), rans_frequencies(np.zeros(50, np.int64))) == (1 << 16).to_bytes(4, "little")
+
+
+def _random_sparse_layers(model, *, density: float, codebook_size: int, max_gap: int,
+                          codebook_dtype=np.float32) -> list[SparseLayer]:
     """Pruned, weight-shared layers of ``model``: the largest ``density`` of each layer, scaled up so
-    that the signal survives to the logits."""
+    that the signal survives to the logits; codebook values rounded to ``codebook_dtype``."""
     layers = []
     for index, (_, module) in enumerate(weight_layers(model)):
         weight = module.weight.detach().numpy()
         weight = np.where(np.abs(weight) >= np.quantile(np.abs(weight), 1 - density), weight * 2.0, 0.0)
-        codebook = np.concatenate([[0.0], kmeans_1d(weight[weight != 0].astype(np.float32), codebook_size - 1)])
+        values = weight[weight != 0].astype(np.float32)
+        # A layer with fewer weights than codebook entries gets an even grid instead of k-means.
+        centroids = (kmeans_1d(values, codebook_size - 1) if len(values) >= codebook_size - 1
+                     else np.linspace(values.min(), values.max(), codebook_size - 1))
+        codebook = np.concatenate([[0.0], centroids]).astype(codebook_dtype)
         bias = np.random.default_rng(index).uniform(-0.1, 0.1, weight.shape[0]).astype(np.float32)
         layers.append(SparseLayer.from_dense(weight.astype(np.float32), bias, codebook.astype(np.float32),
                                              max_gap=max_gap))
     return layers
 
 
-@pytest.mark.parametrize("bypass, max_gap", [("simple", 15), ("complex", 255)])
-def test_bypass_level_tables_and_wide_gaps_are_bit_identical(tmp_path, cifar_train, bypass, max_gap):
-    """Fire bypasses (TFLite ADD), 16-entry codebooks (4-bit codes + level tables win where filters
-    are dense) and 8-bit relative indices: paths the committed model does not take."""
+@pytest.mark.parametrize("bypass, max_gap, codebook_size, codebook_dtype",
+                         [("simple", 15, 16, np.float32), ("complex", 255, 300, np.float16)])
+def test_bypass_wide_gaps_and_the_table_fallbacks_are_bit_identical(tmp_path, cifar_train, bypass, max_gap,
+                                                                    codebook_size, codebook_dtype):
+    """Fire bypasses (TFLite ADD), 8-bit relative indices, a codebook over 256 entries (16-bit Huffman
+    symbols), float16 codebooks, and two layers whose int8 weights (negated) or rescaling (multiplier
+    - 1) follow another rule than the engine computes: they must fall back to tables and stay exact.
+    Paths the committed model does not take."""
     torch.manual_seed(2)
     model = squeezenet_cifar(bypass=bypass, base_e=32, incr_e=32).eval()
-    layers = _random_sparse_layers(model, density=0.4, codebook_size=16, max_gap=max_gap)
+    layers = _random_sparse_layers(model, density=0.4, codebook_size=codebook_size, max_gap=max_gap,
+                                   codebook_dtype=codebook_dtype)
     calibration, images, _ = _photos(cifar_train, "cifar", 32, 8, 4)
     reference = Int8Model.calibrated(model.spec.to_dict(), layers, calibration)
+    plans = dict(reference.quantization.convolutions)
+    plans[3] = dataclasses.replace(plans[3], weight=-plans[3].weight)
+    plans[5] = dataclasses.replace(plans[5], multiplier=plans[5].multiplier - 1)
+    reference = Int8Model(reference.network, dataclasses.replace(reference.quantization, convolutions=plans))
     code = emit_int8_model(reference, layers, banner=["test"], preprocess="cifar")
-    assert {"weights", "levels"} <= set(code.layer_forms.values())
+    forms = list(code.layer_forms.values())
+    assert forms[3] == "level table" and forms[5] == "rescale table"
+    assert forms.count("computed") == len(forms) - 2
+    assert ("static const uint16_t weights_features_0_codebook" in code.source) == (codebook_dtype == np.float16)
     folder = tmp_path / "c"
     folder.mkdir()
     (folder / "model.c").write_text(code.source)
     (folder / "model.h").write_text(code.header)
+    assert bool(re.search(r"static const uint16_t \w+_codes_symbols", code.source)) == (codebook_size > 256)
     binary = tmp_path / "predict_int8"
     compile_int8_check_binary(folder, binary)
     quantized = reference.quantize_input(images)

@@ -186,6 +186,7 @@ def test_int8_engine_on_the_emulated_chip_matches_its_host_build_and_the_referen
     assert result["c_logits_bit_identical_to_int8_reference"] is True
     assert result["static_ram_bytes"] <= result["ram_budget_bytes"] and result["ram_budget_bytes"] % 4096 == 0
     assert result["ram_bytes"] == sum(result["ram_buffers"].values())
+    assert result["sections"][".rodata"] >= result["weight_bytes"]  # the entropy-coded weights, in flash
     # The host build of the int8 C against the reference engine calibrated on the same photos.
     compressed = compressed_model(weights)
     calibration, _ = photo_batch(photos, "cifar", 32, 10)

@@ -1,8 +1,8 @@
 """An int8 C99 engine for the SqueezeNet family, bit-identical to `squeezenet.int8.reference.Int8Model`.
 
 Same layout as `squeezenet.export.c99` (one emitter per operator, each with its C kernel in
-``templates/``), on int8 tensors: ``convolution`` decodes the compressed weights one filter at a time
-(``weights`` chooses their flash form), ``max_pool``, ``global_average_pool`` (int32 sums) and ``fire``
+``templates/``), on int8 tensors: ``convolution`` decodes the entropy-coded weights one filter at a
+time (``weights`` gives their flash form, ``stream`` and ``rans`` the coded symbol streams), ``max_pool``, ``global_average_pool`` (int32 sums) and ``fire``
 (squeeze, expands, TFLite ADD bypass). ``memory`` plans every static buffer; ``model`` assembles
 ``model.c``/``model.h``; ``export`` calibrates, quantizes and writes them.
 """

@@ -1,16 +1,20 @@
 """Emitter for an int8 convolution (+ ReLU as the clamp's lower bound, or added into its output for a
 complex bypass, or written through the max pool after it when the memory plan says so).
 
-Writes the layer's flash form (`weights.LayerStorage`) as ``static const`` arrays and one ``static
-inline`` function that runs the shared kernel of ``templates/convolution.c`` with the layer's
-shapes and zero points (``templates/convolution_max_pool.c`` for a pooled write).
+Writes the layer's flash form (`weights.LayerStorage`: codebook, Huffman streams, per-channel
+constants) as ``static const`` arrays and one ``static inline`` function that runs the shared kernel
+of ``templates/convolution.c`` with the layer's shapes and zero points
+(``templates/convolution_max_pool.c`` for a pooled write).
 """
 
 from __future__ import annotations
 
 from string import Template
 
-from squeezenet.export.c99.literals import c_array, c_identifier
+import numpy as np
+
+from squeezenet.export.c99.literals import c_array, c_float, c_identifier
+from squeezenet.export.c99_int8.stream import emit_stream
 from squeezenet.export.c99_int8.weights import LayerStorage
 from squeezenet.export.graph import Conv, MaxPool
 from squeezenet.int8.quantize import Quantization
@@ -44,8 +48,10 @@ static inline void $function(const int8_t *input, int8_t *output)
 
 _LAYER = Template("""\
 static const sq_int8_layer $layer = {
-    $gaps8, $gaps16, $gap_bits, $weights, $codes, $code_bits, $levels, $codebook_size, $entries,
-    ${prefix}_bias, ${prefix}_multiplier, ${prefix}_shift
+    $codes,
+    $gaps,
+    $entries, $codebook, $codebook16, $levels, $codebook_size,
+    ${prefix}_bias, $multiplier, $shift, $input_scale, $output_scale
 };
 """)
 
@@ -61,35 +67,36 @@ def _layer_name(conv: Conv) -> str:
 def emit_weights(conv: Conv, storage: LayerStorage) -> str:
     """The ``static const`` arrays of one layer and the struct that points at them."""
     prefix = f"weights_{c_identifier(conv.name)}"
-    form = ("int8 weight per entry" if storage.form == "weights"
-            else f"{storage.code_bits}-bit codes + {storage.levels.shape[1]}-level table per channel")
-    parts = [
-        f"/* {conv.name}: {'x'.join(map(str, conv.weight_shape))}, {storage.entries} stored entries, "
-        f"{storage.gap_bits}-bit relative indices, {form}, {storage.flash_bytes} bytes */\n",
-        c_array(f"static const {storage.gap_type} {prefix}_gaps[{max(1, len(storage.gaps))}]", storage.gaps),
-    ]
-    if storage.form == "weights":
-        parts.append(c_array(f"static const int8_t {prefix}_values[{max(1, len(storage.weights))}]", storage.weights))
+    codes, code_stream = emit_stream(f"{prefix}_codes", storage.codes)
+    gaps, gap_stream = emit_stream(f"{prefix}_gaps", storage.gaps)
+    levels = ("int8 weights and rescaling computed per filter" if storage.form == "computed"
+              else f"int8 weights and rescaling per filter from the {storage.form}")
+    half = storage.half_codebook
+    summary = (f"/* {conv.name}: {'x'.join(map(str, conv.weight_shape))}, {storage.entries} stored entries, codes "
+               f"({storage.codes.coder}, {storage.codes.flash_bytes} bytes), relative indices ({storage.gaps.coder}, "
+               f"{storage.gaps.flash_bytes} bytes), {len(storage.codebook)}-entry "
+               f"{'float32' if half is None else 'float16'} codebook, {levels}, {storage.flash_bytes} bytes */\n")
+    parts = [summary, codes, gaps]
+    if half is None:
+        parts.append(c_array(f"static const float {prefix}_codebook[{max(1, len(storage.codebook))}]",
+                             storage.codebook, float_values=True))
     else:
-        parts.append(c_array(f"static const uint8_t {prefix}_codes[{max(1, len(storage.codes))}]", storage.codes))
+        parts.append(c_array(f"static const uint16_t {prefix}_codebook[{max(1, len(half))}]", half.view(np.uint16)))
+    if storage.levels is not None:
         parts.append(c_array(f"static const int8_t {prefix}_levels[{storage.levels.size}]", storage.levels.reshape(-1)))
-    parts += [
-        c_array(f"static const int32_t {prefix}_bias[{conv.out_channels}]", storage.bias),
-        c_array(f"static const int32_t {prefix}_multiplier[{conv.out_channels}]", storage.multiplier),
-        c_array(f"static const int8_t {prefix}_shift[{conv.out_channels}]", storage.shift),
-        _LAYER.substitute(
-            layer=_layer_name(conv), prefix=prefix,
-            gaps8=f"{prefix}_gaps" if storage.gap_type == "uint8_t" else "NULL",
-            gaps16=f"{prefix}_gaps" if storage.gap_type == "uint16_t" else "NULL",
-            gap_bits=storage.gap_bits,
-            weights=f"{prefix}_values" if storage.form == "weights" else "NULL",
-            codes=f"{prefix}_codes" if storage.form == "levels" else "NULL",
-            code_bits=storage.code_bits,
-            levels=f"{prefix}_levels" if storage.form == "levels" else "NULL",
-            codebook_size=storage.levels.shape[1] if storage.form == "levels" else 0,
-            entries=storage.entries,
-        ),
-    ]
+    parts.append(c_array(f"static const int32_t {prefix}_bias[{conv.out_channels}]", storage.bias))
+    if storage.multiplier is not None:
+        parts += [c_array(f"static const int32_t {prefix}_multiplier[{conv.out_channels}]", storage.multiplier),
+                  c_array(f"static const int8_t {prefix}_shift[{conv.out_channels}]", storage.shift)]
+    parts.append(_LAYER.substitute(
+        layer=_layer_name(conv), prefix=prefix, codes=code_stream, gaps=gap_stream, entries=storage.entries,
+        codebook="NULL" if half is not None else f"{prefix}_codebook",
+        codebook16="NULL" if half is None else f"{prefix}_codebook",
+        levels="NULL" if storage.levels is None else f"{prefix}_levels", codebook_size=len(storage.codebook),
+        multiplier="NULL" if storage.multiplier is None else f"{prefix}_multiplier",
+        shift="NULL" if storage.multiplier is None else f"{prefix}_shift",
+        input_scale=c_float(storage.input_scale), output_scale=c_float(storage.output_scale),
+    ))
     return "".join(parts)
 
 

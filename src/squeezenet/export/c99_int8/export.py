@@ -32,7 +32,8 @@ def export_c_int8(weights_path: str | os.PathLike, folder: str | os.PathLike, *,
     banner = export_banner("squeezenet.export.c99_int8", command, weights_path, model.network, compressed, [
         f"int8 (TFLite scheme, {model.quantization.range_rule} ranges, calibrated on {len(calibration_images)} "
         "photos), bit-identical to squeezenet.int8.reference.Int8Model.",
-        "Weights stay compressed (relative indices + int8 values) and are decoded one filter at a time."])
+        "Weights stay entropy-coded as in the model file (codebooks, Huffman or rANS codes and relative indices) "
+        "and are decoded one filter at a time."])
     code = emit_int8_model(model, compressed.layers, banner=banner, preprocess=f"the '{compressed.preprocess}' preset",
                            ram_budget=ram_budget)
     paths = write_files(folder, {"model.c": code.source.encode(), "model.h": code.header.encode()})

@@ -17,7 +17,12 @@ arithmetic is that of the convolution then the pool, so the result is the same b
 planner writes a layer that way only when that lowers the arena (ImageNet's conv1 and fire4: their
 unpooled outputs size it), since row by row costs some speed.
 
-A convolution keeps one int32 accumulator plane (one row for a pooled write) and one decoded filter.
+A convolution keeps one int32 accumulator plane (one row for a pooled write) and one decoded filter
+(per entry with a non-zero codebook value: its code, then its int8 weight, and its tap). The weights
+stay entropy-coded in flash (`squeezenet.export.c99_int8.weights`); the decoders' state, a position
+and a rANS state per stream, is a few words on the stack. Each layer's streams are read once per
+inference, in output-channel order: a pooled write decodes a filter once and reuses it for every
+row, so no pass restarts a stream and no RAM holds an expanded layer.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ class MemoryPlan:
         return {
             "arena": self.arena_bytes,
             "accumulators": 4 * self.accumulator_words,
-            "filter": 4 * self.filter_taps,  # int16 weight + uint16 tap
+            "filter": 4 * self.filter_taps,  # int16 weight (first its code) + uint16 tap
             "pool_row": self.pool_row_bytes,
             "band": self.band_bytes,
             "sums": self.sums_bytes,
@@ -194,7 +199,8 @@ def _plan(network: Network, filter_taps: int, pooled: tuple[bool, ...]) -> Memor
 
 
 def memory_plan(network: Network, filter_taps: int) -> MemoryPlan:
-    """The plan of ``network``; ``filter_taps`` is the most non-zero weights of any one filter.
+    """The plan of ``network``; ``filter_taps`` is the most entries with a non-zero codebook value of
+    any one filter.
 
     Each layer that can write through the max pool after it does so when that lowers the arena (a
     pooled write is slower, row by row: not worth it for a few bytes of pool row elsewhere), tried

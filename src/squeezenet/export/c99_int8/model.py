@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 from squeezenet.compress.sparse import SparseLayer
 from squeezenet.export.c99.literals import c_float
-from squeezenet.export.c99_int8 import convolution, fire, global_average_pool, max_pool
+from squeezenet.export.c99_int8 import (
+    convolution,
+    fire,
+    global_average_pool,
+    max_pool,
+    stream,
+)
 from squeezenet.export.c99_int8.memory import MemoryPlan, check_budget, memory_plan
 from squeezenet.export.c99_int8.templates import kernel_source, render
 from squeezenet.export.c99_int8.weights import layer_storage
@@ -25,7 +31,7 @@ def _kernels(network, plan: MemoryPlan) -> tuple[str, ...]:
     """The kernels this network calls, in an order where each uses only those before it: clang's
     -Wall rejects an unused static function or buffer."""
     operations = network.operations
-    kernels = ["arithmetic.c", "add.c", "quantize_input.c", convolution.KERNEL]
+    kernels = ["arithmetic.c", "add.c", "quantize_input.c", stream.KERNEL, convolution.KERNEL]
     if any(plan.pooled):
         kernels.append(convolution.POOLED_KERNEL)
     if any(isinstance(op, MaxPool) and not (index > 0 and plan.pooled[index - 1])
@@ -42,8 +48,8 @@ class Int8CSource:
     source: str  # model.c
     header: str  # model.h
     plan: MemoryPlan
-    weight_bytes: int  # flash held by the compressed int8 weight arrays
-    layer_forms: dict[str, str]  # layer name -> "weights" or "levels"
+    weight_bytes: int  # flash held by the layers' arrays: entropy-coded streams, codebooks, biases, any tables
+    layer_forms: dict[str, str]  # layer name -> "computed" (int8 weights and rescaling per filter) or its tables
 
 
 def _banner(lines: list[str]) -> str:
@@ -89,7 +95,9 @@ def emit_int8_model(model: Int8Model, layers: list[SparseLayer], *, banner: list
     convolutions = network.convolutions()
     if len(layers) != len(convolutions):
         raise ValueError(f"{len(layers)} weight layers for a network of {len(convolutions)} convolutions")
-    storages = [layer_storage(conv, layer, model.quantization.convolutions[conv.layer])
+    activations, plans = model.quantization.activations, model.quantization.convolutions
+    storages = [layer_storage(conv, layer, plans[conv.layer], activations[plans[conv.layer].input].scale,
+                              activations[plans[conv.layer].output].scale)
                 for conv, layer in zip(convolutions, layers)]
     plan = memory_plan(network, max(storage.nonzero_per_filter for storage in storages))
     check_budget(plan, ram_budget)

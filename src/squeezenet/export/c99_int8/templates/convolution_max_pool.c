@@ -12,10 +12,12 @@ static void sq_convolve_max_pool(const sq_int8_layer *layer, const int8_t *input
                                  int8_t *output)
 {
     const int32_t taps = in_channels * kernel * kernel;
-    sq_cursor cursor = {0, -1};
+    sq_cursor cursor;
     int32_t channel, y, x, oy, ox, r;
+    sq_start_layer(layer, &cursor);
     for (channel = 0; channel < out_channels; channel++) {
-        const int32_t count = sq_decode_filter(layer, channel, taps, &cursor);
+        int32_t multiplier, shift;
+        const int32_t count = sq_decode_filter(layer, channel, taps, &cursor, &multiplier, &shift);
         int8_t *target = output + channel * pooled_size * pooled_size;
         /* Rows past the last window (a pool rounded down) are never read: not computed. */
         for (y = 0, oy = 0; y < out_size && oy < pooled_size; y++) {
@@ -25,8 +27,7 @@ static void sq_convolve_max_pool(const sq_int8_layer *layer, const int8_t *input
             sq_accumulate(input, count, in_size, input_zero_point, kernel, stride, padding, out_size, y, y + 1,
                           sq_accumulators);
             for (x = 0; x < out_size; x++)
-                row[x] = sq_saturate_int8(sq_rescale(sq_accumulators[x], layer->multiplier[channel],
-                                                     layer->shift[channel]) + output_zero_point, low);
+                row[x] = sq_saturate_int8(sq_rescale(sq_accumulators[x], multiplier, shift) + output_zero_point, low);
             /* Windows past the edge see only real rows and columns (Caffe's rounded-up pool). */
             while (oy < pooled_size) {
                 const int32_t first = oy * pool_stride;

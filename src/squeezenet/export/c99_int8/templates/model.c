@@ -12,8 +12,8 @@
 #endif
 
 $kernels
-/* ---- Compressed int8 weights: per layer relative indices, int8 weights (or codes + levels),
- * int32 bias and the per-channel rescaling ---- */
+/* ---- Weights as the model file keeps them: per layer the entropy-coded codes and relative indices,
+ * the codebook and the int32 bias (and a level or rescaling table where the per-filter rule is not exact) ---- */
 
 $weights
 /* ---- Bypass additions ---- */

@@ -27,13 +27,20 @@
  * write through the max pool after them (the unpooled tensor never exists): $pooled_layers. */
 #define SQUEEZENET_ARENA_BYTES $arena_bytes            /* int8 activations and squeeze outputs, both ends of one arena: $arena_peak */
 #define SQUEEZENET_ACCUMULATOR_WORDS $accumulator_words  /* int32, sized by $accumulator_layer ($accumulator_bytes bytes) */
-#define SQUEEZENET_FILTER_TAPS $filter_taps              /* one decoded filter: int16 weight + uint16 tap ($filter_bytes bytes) */
+#define SQUEEZENET_FILTER_TAPS $filter_taps              /* one decoded filter: int16 code, then weight, + uint16 tap ($filter_bytes bytes) */
 #define SQUEEZENET_POOL_ROW_BYTES $pool_row_bytes        /* int8, one row of a max pool's input */
 #define SQUEEZENET_BAND_BYTES $band_bytes                /* int8, the rows of one pool window for a written-through pool */
 #define SQUEEZENET_SUMS_BYTES $sums_bytes                /* int32 sums of squeezenet_predict */
 #define SQUEEZENET_STACK_BYTES $stack_bytes              /* call stack, an estimate (gcc -fstack-usage stays well under) */
-/* Peak RAM: all static buffers together plus the stack estimate (before alignment padding, at most a
- * few bytes), and flash held by the compressed weights. */
+/* Flash: the weights stay as the model file keeps them, a codebook and two entropy-coded streams per
+ * layer (codes and relative indices, canonical Huffman or static rANS). Each convolution reads its
+ * streams once per inference, filter by filter in output-channel order (a layer written through its
+ * max pool too: a filter is decoded once for all its rows), into the one-filter scratch above; the
+ * decoders' state is a few words on the stack, so no RAM holds an expanded layer. The int8 weights
+ * and the rescaling of each channel are computed from the codebook and the scales as the filter is
+ * decoded.
+ * Peak RAM: all static buffers together plus the stack estimate (before alignment padding, at most a
+ * few bytes), and flash held by the weights (streams, codebooks, int32 biases, any fallback tables). */
 #define SQUEEZENET_RAM_BYTES $ram_bytes
 #define SQUEEZENET_WEIGHT_BYTES $weight_bytes
 
