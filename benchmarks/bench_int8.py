@@ -15,8 +15,9 @@ configurations already computed.
 
 Per model and range rule: int8 top-1 against fp32 top-1 on the same photos, the top-1 agreement
 with fp32, and the paired difference (photos only int8 gets right minus photos only fp32 gets
-right). For the default rule, also the QDQ ONNX export run by onnxruntime: top-1, agreement with
-the reference engine and the largest logit difference.
+right). For the default rule, also the QDQ ONNX export (uint8, `squeezenet.int8.onnx_qdq`) run by
+onnxruntime: top-1, agreement with the reference engine and the largest logit difference. The
+classifier's output always keeps its full range; cache names marked ``full`` hold those runs.
 """
 
 from __future__ import annotations
@@ -144,16 +145,17 @@ def main() -> None:
         # Without bias correction: the default rule, plus any rule an earlier run measured.
         configurations = [(rule, True) for rule in rules] + [
             (rule, False) for rule in rules
-            if rule == DEFAULT_RANGE_RULE or (CACHE / f"{model_name}-int8-{rule}-nobc-{suffix}.npy").exists()]
+            if rule == DEFAULT_RANGE_RULE or (CACHE / f"{model_name}-int8-{rule}-full-nobc-{suffix}.npy").exists()]
         for rule, correction in configurations:
-            tag = f"{model_name}-int8-{rule}-{'bc' if correction else 'nobc'}-{suffix}"
+            # "full": the classifier's output keeps its full range (LOGITS_RANGE_RULE); earlier caches clipped it.
+            tag = f"{model_name}-int8-{rule}-full-{'bc' if correction else 'nobc'}-{suffix}"
             logits = logits_of(tag, lambda: Int8Model(network, quantization(rule, correction)))
             if logits is None or fp32 is None:
                 continue
             row = {"model": path.name, "rule": rule, "bias correction": correction, **_compare(logits, fp32, truth)}
             if correction:
                 for kernels in ("fused", "float"):
-                    name = f"{model_name}-qdq-{kernels}-{rule}-{suffix}"
+                    name = f"{model_name}-qdq-uint8-{kernels}-{rule}-full-{suffix}"
                     if rule == DEFAULT_RANGE_RULE:
                         runtime = logits_of(name, lambda: _qdq_model(model_name, spec, layers,
                                                                      quantization(rule, correction), kernels))

@@ -195,17 +195,30 @@ def test_qdq_onnx_runs_in_onnxruntime_and_matches_the_engine(cifar, tmp_path):
     spec, network, layers, calibration, images, _ = cifar
     quantization = quantize_model(network, layers, calibration)
     path = tmp_path / "cifar_int8_qdq.onnx"
-    export_onnx_qdq(spec, layers, quantization, path)
+    export_onnx_qdq(spec, layers, quantization, path, metadata={"preprocess": "cifar"})
+    reference = Int8Model(network, quantization)(images)
     options = onnxruntime.SessionOptions()
     options.add_session_config_entry("session.disable_quant_qdq", "1")
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    logits = session.run(["logits"], {"input": images})[0]
-    reference = Int8Model(network, quantization)(images)
-    assert logits.shape == reference.shape
-    assert np.mean(logits.argmax(1) == reference.argmax(1)) >= 0.95
-    assert np.abs(logits - reference).max() < 0.05 * np.abs(reference).max()
+    as_written = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     fused = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    assert np.isfinite(fused.run(["logits"], {"input": images})[0]).all()
+    assert fused.get_modelmeta().custom_metadata_map["preprocess"] == "cifar"
+    # Both the QDQ graph as written and onnxruntime's fused uint8 kernels (no int16 saturation).
+    for session in (as_written, fused):
+        logits = session.run(["logits"], {"input": images})[0]
+        assert logits.shape == reference.shape
+        assert np.mean(logits.argmax(1) == reference.argmax(1)) >= 0.95
+        assert np.abs(logits - reference).max() < 0.05 * np.abs(reference).max()
+
+
+def test_the_classifier_output_keeps_its_full_range(cifar):
+    _, network, layers, calibration, _, _ = cifar
+    classifier = network.operations[-2].name
+    statistics = calibration.statistics[classifier]
+    for rule in RANGE_RULES:
+        activation = quantize_model(network, layers, calibration, range_rule=rule).activations[classifier]
+        assert activation == ActivationQuantization.from_range(*activation_range(statistics, "minmax"), True)
+    clipped = quantize_model(network, layers, calibration, range_rule="mse", logits_range_rule=None)
+    assert clipped.activations[classifier] == ActivationQuantization.from_range(*activation_range(statistics, "mse"), True)
 
 
 def test_mismatched_quantization_is_refused(cifar, tmp_path):

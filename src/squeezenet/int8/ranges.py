@@ -14,9 +14,9 @@ Four rules, compared in ``benchmarks/bench_int8.py``:
   candidate distributions have 256 levels, not 128.
 
 ``mse`` is the default (`squeezenet.int8.quantize.DEFAULT_RANGE_RULE`): on the published model it
-kept the most top-1 agreement with fp32 (BENCHMARKS.md, section int8). The percentile and entropy
-rules also clip the last convolution's output, whose largest values are the winning class scores,
-and lose most there; exempting that tensor is the first thing to try before preferring them.
+kept the most top-1 agreement with fp32 (BENCHMARKS.md, section int8). No rule applies to the
+last convolution's output, whose largest values are the winning class scores: it keeps its full
+range (`squeezenet.int8.quantize.LOGITS_RANGE_RULE`).
 
 Every rule returns an interval that contains 0, so that real zero (ReLU's floor, the padding) is
 exact in int8; a ReLU output's interval starts at 0.
