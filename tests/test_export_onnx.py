@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from conftest import cifar_slice
 from squeezenet.export.onnx import export_onnx, onnx_session, quantize_onnx_int8, run_onnx
 from squeezenet.export.photos import photo_batch, photo_paths
 from squeezenet.models import squeezenet_cifar
@@ -90,3 +93,32 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, published_net, cli):
         assert len(error.strip().splitlines()) == 1 and error.startswith("squeezenet export: error:")
         assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.pth"]
+
+
+def test_onnx_int8_command_writes_the_int8_engines_own_quantization(tmp_path, cli, one_thread):
+    """--format onnx-int8 is the int8 engine's model (its scales, calibrated on the same photos) as
+    QDQ ONNX: onnxruntime's answers follow Int8Model's on photos it was not calibrated on."""
+    from squeezenet.export.compressed import compressed_model
+    from squeezenet.int8.reference import Int8Model
+
+    weights = Path(__file__).resolve().parents[1] / "results" / "cifar10" / "squeezenet_cifar_dc6bit_huffman.sqz"
+    photos = cifar_slice(tmp_path / "photos", per_class=8)  # 80 real photos: 16 calibrate, 48 others check
+    out = tmp_path / "cifar.int8.onnx"
+    status, report = cli("export", "--format", "onnx-int8", "--weights", weights, "--calibration-data", photos,
+                         "--calibration-images", "16", "--check-images", "48", "--out", out, "--json")
+    assert status == 0, cli.err
+    assert report["calibration_images"] == 16 and report["compared_images"] == 48
+    assert report["top1_agreement_with_int8_reference"] >= 0.9
+    compressed = compressed_model(weights)
+    calibration, _ = photo_batch(photos, "cifar", 32, 16)
+    reference = Int8Model.calibrated(compressed.spec, compressed.layers, calibration)
+    seen = [path for path, _ in photo_paths(photos, 16)]
+    check, _ = photo_batch(photos, "cifar", 32, 48, exclude=seen)
+    exported, expected = run_onnx(onnx_session(out), check), reference(check)
+    # onnxruntime requantizes in float, the engine in fixed point: a few steps of the class scores apart.
+    step = float(reference.quantization.activations[reference.network.operations[-2].name].scale)
+    assert np.median(np.abs(exported - expected)) <= 2 * step
+    assert (exported.argmax(1) == expected.argmax(1)).mean() >= 0.9
+    status, scored = cli("evaluate", "--weights", out, "--data", photos, "--json")  # metadata: classes, preset
+    assert status == 0, cli.err
+    assert scored["preprocess"] == "cifar" and scored["top1"] > 0.5

@@ -1,8 +1,9 @@
 """squeezenet export: a model file -> ONNX (fp32 or int8) or a self-contained C99 engine.
 
 ``--format onnx`` writes one .onnx file (dynamic batch) and checks it with onnxruntime against
-PyTorch; ``onnx-int8`` also quantizes it statically, calibrated on photos of
-``--calibration-data``, and reports its top-1 agreement with fp32 on other photos of that folder;
+PyTorch; ``onnx-int8`` writes the int8 engine's own quantization (``squeezenet.int8``, calibrated on
+photos of ``--calibration-data``, the scales ``--format c --precision int8`` uses) as a QDQ .onnx and
+reports its top-1 agreement with fp32 and with the int8 reference on other photos of that folder;
 ``c`` writes ``model.c`` and ``model.h`` into the ``--out`` folder (see docs/DEPLOY.md) and, with
 ``--calibration-data``, compiles them with ``gcc -std=c99 -O2 -Wall -Werror`` and compares their
 logits with PyTorch's on photos of that folder. Nothing half-written is ever left at ``--out``.
@@ -93,7 +94,7 @@ def _run_onnx(args) -> dict:
     import numpy as np
     import torch
 
-    from squeezenet.export.onnx import export_onnx, onnx_session, quantize_onnx_int8, run_onnx
+    from squeezenet.export.onnx import export_onnx, onnx_session, run_onnx
     from squeezenet.safe_io import atomic_write
     from squeezenet.weights import load_model
 
@@ -121,7 +122,7 @@ def _run_onnx(args) -> dict:
             seen = [path for path, _ in photo_paths(args.calibration_data, args.calibration_images)]
             check, check_labels = _check_inputs(args, model, args.check_images, exclude=seen)
             final = Path(scratch) / "model.int8.onnx"
-            quantize_onnx_int8(fp32_path, final, calibration)
+            int8_reference = _write_onnx_int8(args, model, calibration, final)
             int8 = run_onnx(onnx_session(final), check)
             fp32_check = run_onnx(onnx_session(fp32_path), check)
             result.update(
@@ -129,6 +130,7 @@ def _run_onnx(args) -> dict:
                 calibration_images_skipped=len(seen) - len(calibration),
                 compared_images=len(check),
                 top1_agreement_with_fp32=float((int8.argmax(1) == fp32_check.argmax(1)).mean()),
+                top1_agreement_with_int8_reference=float((int8.argmax(1) == int8_reference(check).argmax(1)).mean()),
                 top1_fp32=float((fp32_check.argmax(1) == check_labels).mean()),
                 top1_int8=float((int8.argmax(1) == check_labels).mean()),
             )
@@ -136,6 +138,21 @@ def _run_onnx(args) -> dict:
         atomic_write(args.out, lambda temporary: Path(temporary).write_bytes(data))
     result["bytes"] = len(data)
     return result
+
+
+def _write_onnx_int8(args, model, calibration, path: Path):
+    """The QDQ .onnx of the int8 engine's own quantization (the scales `--format c --precision int8`
+    calibrates on the same photos), so onnxruntime and the C engine run one int8 model; returns that
+    model (``squeezenet.int8.reference.Int8Model``)."""
+    from squeezenet.export.compressed import compressed_model
+    from squeezenet.export.onnx import model_metadata
+    from squeezenet.int8.onnx_qdq import export_onnx_qdq
+    from squeezenet.int8.reference import Int8Model
+
+    compressed = compressed_model(args.weights, args.arch)
+    int8_model = Int8Model.calibrated(compressed.spec, compressed.layers, calibration)
+    export_onnx_qdq(compressed.spec, compressed.layers, int8_model.quantization, path, metadata=model_metadata(model))
+    return int8_model
 
 
 def _check_arguments(args) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["export_onnx", "onnx_session", "run_onnx", "quantize_onnx_int8", "INPUT_NAME", "OUTPUT_NAME", "OPSET"]
+__all__ = ["export_onnx", "model_metadata", "onnx_session", "run_onnx", "quantize_onnx_int8", "INPUT_NAME", "OUTPUT_NAME", "OPSET"]
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -47,20 +47,24 @@ def export_onnx(model: nn.Module, path: str | os.PathLike) -> None:
     _write_metadata(path, model)
 
 
-def _write_metadata(path: str | os.PathLike, model: nn.Module) -> None:
-    """Store the input preset and the class names in the file, so that evaluating the .onnx file
-    alone (``squeezenet evaluate --weights model.onnx``) preprocesses and labels as the model did."""
+def model_metadata(model: nn.Module) -> dict[str, str]:
+    """The input preset and the class names, as ONNX metadata properties, so that evaluating the .onnx
+    file alone (``squeezenet evaluate --weights model.onnx``) preprocesses and labels as the model did."""
     import json
-
-    import onnx
 
     from squeezenet.data import default_preprocess
 
-    graph = onnx.load(str(path))
     metadata = {"preprocess": default_preprocess(model)}
     if getattr(model, "class_names", None) is not None:
         metadata["classes"] = json.dumps(list(model.class_names))
-    onnx.helper.set_model_props(graph, metadata)
+    return metadata
+
+
+def _write_metadata(path: str | os.PathLike, model: nn.Module) -> None:
+    import onnx
+
+    graph = onnx.load(str(path))
+    onnx.helper.set_model_props(graph, model_metadata(model))
     onnx.save(graph, str(path))
 
 
@@ -94,7 +98,9 @@ class _PhotoCalibration:
 
 
 def quantize_onnx_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, calibration: np.ndarray) -> None:
-    """Static int8 quantization of an fp32 ONNX file, calibrated on ``calibration`` [N, C, H, W]."""
+    """onnxruntime's own static int8 quantization of an fp32 ONNX file, calibrated on ``calibration``
+    [N, C, H, W]: the anchor the benchmarks compare with (`squeezenet export --format onnx-int8` writes
+    our int8 engine's scales instead, `squeezenet.int8.onnx_qdq`)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
