@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import cifar_slice
 
 from squeezenet.cli import main
 from squeezenet.models import squeezenet_cifar, weight_layers
@@ -31,11 +32,10 @@ def run_failing(capsys, *argv) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def published_sqz(tmp_path_factory, published_net):
-    out = tmp_path_factory.mktemp("sqz") / "published8.sqz"
-    assert main(["compress", "--weights", str(published_net), "--out", str(out), "--bits", "8", "--json"]) == 0
-    return out
+@pytest.fixture
+def published_sqz(published_sqz8):
+    """`squeezenet compress --weights compressed_SqueezeNet.net --bits 8` (conftest: built once a session)."""
+    return published_sqz8
 
 
 def test_compress_published_model_reports_sizes_and_decodes_exactly(published_sqz, published_model, capsys, tmp_path):
@@ -101,11 +101,7 @@ def test_bad_settings_give_one_line_and_exit_2(published_net, capsys, tmp_path, 
 
 def test_finetune_wiring_on_a_cifar_slice(cifar_train, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("SQUEEZENET_CACHE", str(tmp_path / "cache"))
-    folder = tmp_path / "slice"
-    for class_dir in sorted(p for p in cifar_train.iterdir() if p.is_dir()):
-        (folder / class_dir.name).mkdir(parents=True)
-        for image in sorted(class_dir.glob("*.jpg"))[:8]:
-            (folder / class_dir.name / image.name).symlink_to(image)
+    folder = cifar_slice(tmp_path / "slice", per_class=8)  # the first 8 images of each of the 10 classes
     torch.manual_seed(0)
     checkpoint = tmp_path / "tiny.pth"
     classes = sorted(p.name for p in folder.iterdir())

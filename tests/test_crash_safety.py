@@ -27,8 +27,7 @@ import pytest
 import torch
 from conftest import cli_argv, run_cli_process
 
-from squeezenet.compress.caffe_net import net_to_model, read_net
-from squeezenet.compress.sqz import encode_sqz, read_sqz
+from squeezenet.compress.sqz import read_sqz
 from squeezenet.export.c99.export import C_FILES
 from squeezenet.weights import load_model
 
@@ -144,17 +143,19 @@ def kill_moments(rng: random.Random, kills: int, full: float | None = None):
         yield attempt, ("run", full * rng.uniform(0.3, 1.1)) if run else ("write", rng.uniform(0, 0.02))
 
 
-def compress_kills(tmp_path, published_net, kills: int, timed: bool):
-    layers = read_net(published_net)
-    old = encode_sqz(net_to_model(layers).spec.to_dict(), layers, 8, "fixed")[0]  # distinguishable: another coder
-    reference = tmp_path / "reference.sqz"
+def compress_kills(tmp_path, published_net, kills: int, timed: bool, *, old: bytes, new: bytes | None = None):
+    """``old``: the file the kills find at --out (the published model in another coder); ``new``: the
+    uninterrupted run's output, or None to make it here (timed, in a fresh interpreter)."""
     argv = cli_argv("compress", "--weights", str(published_net), "--bits", "8", "--json", "--out")
-    full = timed_run([*argv, str(reference)]) if timed else in_process([*argv[3:], str(reference)])
-    new = reference.read_bytes()
+    full = None
+    if timed:
+        reference = tmp_path / "reference.sqz"
+        full = timed_run([*argv, str(reference)])
+        new = reference.read_bytes()
     assert new != old
     rng = random.Random(7)
     outcomes = []
-    for attempt, (moment, seconds) in kill_moments(rng, kills, full if timed else None):
+    for attempt, (moment, seconds) in kill_moments(rng, kills, full):
         target = tmp_path / f"model{attempt}.sqz"
         target.write_bytes(old)
         finished = kill_command([*argv, str(target)], target, moment, seconds)
@@ -167,13 +168,19 @@ def compress_kills(tmp_path, published_net, kills: int, timed: bool):
     return outcomes
 
 
-def test_kill_inside_the_compress_write_leaves_the_old_sqz_or_the_new_one(tmp_path, published_net):
-    assert len(compress_kills(tmp_path, published_net, 1, timed=False)) == 1
+def test_kill_inside_the_compress_write_leaves_the_old_sqz_or_the_new_one(tmp_path, published_net,
+                                                                           published_encodings, published_sqz8):
+    # The uninterrupted output: the same command run once in this process (conftest's published_sqz8).
+    outcomes = compress_kills(tmp_path, published_net, 1, timed=False, old=published_encodings["fixed"],
+                              new=published_sqz8.read_bytes())
+    assert len(outcomes) == 1
 
 
 @pytest.mark.slow
-def test_kill_during_compress_at_random_moments_leaves_the_old_sqz_or_the_new_one(tmp_path, published_net):
-    assert len(compress_kills(tmp_path, published_net, CAMPAIGN_KILLS, timed=True)) == CAMPAIGN_KILLS
+def test_kill_during_compress_at_random_moments_leaves_the_old_sqz_or_the_new_one(tmp_path, published_net,
+                                                                                  published_encodings):
+    outcomes = compress_kills(tmp_path, published_net, CAMPAIGN_KILLS, timed=True, old=published_encodings["fixed"])
+    assert len(outcomes) == CAMPAIGN_KILLS
 
 
 def export_c_kills(tmp_path, published_net, kills: int, timed: bool):

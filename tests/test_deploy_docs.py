@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import sorted_names
 
 from squeezenet.data import load_rgb, preprocess
 from squeezenet.export.c99.check import STRICT_FLAGS
@@ -31,7 +32,7 @@ TOLERANCE = {"caffe": 1e-4, "torchvision": 1e-5, "cifar": 1e-5}
 
 def _cifar_photos(cifar_train: Path, per_class: int = 1, start: int = 0) -> list[Path]:
     classes = sorted(folder for folder in cifar_train.iterdir() if folder.is_dir())
-    return [sorted(folder.glob("*.jpg"))[start + k] for folder in classes for k in range(per_class)]
+    return [folder / sorted_names(folder)[start + k] for folder in classes for k in range(per_class)]
 
 
 def _imagenet_photos(imagenet_samples: Path, count: int) -> list[Path]:

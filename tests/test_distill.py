@@ -28,6 +28,9 @@ from squeezenet.models import squeezenet_cifar, weight_layers
 
 from conftest import IMAGENET_SAMPLES as PHOTOS
 
+# Small models, small batches: one thread (two ran the distillation test 10x slower on a shared machine).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def small_photos(count: int, side: int = 36) -> torch.Tensor:
     """The first ``count`` ImageNet sample photos as uint8 [count, 3, side, side]."""

@@ -19,6 +19,9 @@ from squeezenet.models import (
     with_bypass,
 )
 
+# Small batches through each architecture: one thread (two wait at OpenMP barriers on a shared machine).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Parameter counts: the three the paper/torchvision publish, and ours for the derived variants.
 EXPECTED_PARAMS = {
     "squeezenet1_0": 1_248_424,

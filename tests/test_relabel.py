@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import sorted_names
 
 from squeezenet.commands import relabel
 from squeezenet.compress.bytestream import ByteReader
@@ -39,7 +40,7 @@ def class_folder(cifar_train, tmp_path):
     root = tmp_path / "classes"
     for class_dir in sorted(p for p in cifar_train.iterdir() if p.is_dir()):
         (root / class_dir.name).mkdir(parents=True)
-        photo = sorted(class_dir.iterdir())[0]
+        photo = class_dir / sorted_names(class_dir)[0]
         os.symlink(photo, root / class_dir.name / photo.name)
     return root
 

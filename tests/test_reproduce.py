@@ -19,6 +19,10 @@ from squeezenet.reproduce.table2 import Table2Plan
 from squeezenet.reproduce.training import accuracy, load_splits, per_class
 from squeezenet.training_data import load_image_folder
 
+# Batches of 8 on a tiny schedule: one thread, here and in --threads (two waited at OpenMP barriers
+# on a shared machine, and `reproduce --threads` sets torch's count for the rest of the process).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 IMAGES_PER_CLASS = 6  # 4 train (the tiny schedule's 4 per class) + 2 validation
 VAL_SPLIT = 2
 
@@ -44,7 +48,7 @@ def _table2_rows_cache_and_reports(cifar_slice, tmp_path, cli, groups: tuple[str
     """`reproduce table2 --rows GROUPS`: the rows, their .sqz files, the run cache and the reports."""
     out, results = tmp_path / "reports", tmp_path / "results"
     args = ("table2", "--data", str(cifar_slice), "--schedule", "tiny", "--val-split", str(VAL_SPLIT),
-            "--out", str(out), "--results", str(results), "--threads", "2", "--rows", ",".join(groups))
+            "--out", str(out), "--results", str(results), "--threads", "1", "--rows", ",".join(groups))
     first = _reproduce(cli, *args)
     rows = first["rows"]
     squeezenet = rows[4:] if "alexnet" in groups else rows
@@ -156,7 +160,7 @@ def test_design_space_and_bypass_reports(cifar_slice, tmp_path, cli, monkeypatch
     assert len((out / "design_space.csv").read_text().splitlines()) == 1 + 4
 
 
-def test_imagenet_track_rows(published_net, imagenet_samples, tmp_path):
+def test_imagenet_track_rows(published_net, imagenet_samples, tmp_path, published_sqz8):
     from squeezenet.reproduce.imagenet_track import imagenet_rows
 
     photos = tmp_path / "photos"
@@ -170,11 +174,9 @@ def test_imagenet_track_rows(published_net, imagenet_samples, tmp_path):
     # The re-encoding is lossless: the same predictions from a smaller file.
     assert reencoded["compressed_bytes"] < published["compressed_bytes"]
     assert (reencoded["top1"], reencoded["top5"]) == (published["top1"], published["top5"])
-    # It is `squeezenet compress --bits 8` of the .net, byte for byte, and every weight and bias is
-    # bit-identical to the published model's.
-    cli_file = tmp_path / "cli.sqz"
-    assert main(["compress", "--weights", str(published_net), "--bits", "8", "--out", str(cli_file)]) == 0
-    assert cli_file.read_bytes() == open(reencoded["file"], "rb").read()
+    # It is `squeezenet compress --bits 8` of the .net (conftest's published_sqz8), byte for byte, and
+    # every weight and bias is bit-identical to the published model's.
+    assert published_sqz8.read_bytes() == open(reencoded["file"], "rb").read()
     assert reencoded["compressed_bytes"] == 542_720
     from squeezenet.weights import load_model
 

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from squeezenet.compress.caffe_net import read_net
 from squeezenet.compress.sparse import SparseLayer
-from squeezenet.compress.sqz import read_sqz_model, write_sqz
+from squeezenet.compress.sqz import read_sqz_model
 from squeezenet.export.graph import CAFFE_SQUEEZENET_V1_0, build_network
 from squeezenet.export.photos import photo_batch
 from squeezenet.models import squeezenet1_0, squeezenet_cifar, weight_layers
@@ -41,9 +40,10 @@ json.dump({"logits": outputs, "torch_imported": imported,
 """
 
 
-def test_runs_net_and_sqz_without_torch_and_matches_pytorch(tmp_path, published_net, published_model, imagenet_samples):
+def test_runs_net_and_sqz_without_torch_and_matches_pytorch(tmp_path, published_net, published_model, imagenet_samples,
+                                                           published_encodings):
     sqz = tmp_path / "published.sqz"
-    write_sqz(sqz, CAFFE_SQUEEZENET_V1_0, read_net(published_net), 8, "huffman")
+    sqz.write_bytes(published_encodings["huffman"])  # the published layers at 8 bits, Huffman-coded
     images, _ = photo_batch(imagenet_samples, "caffe", 227, 2, offset=11)
     np.save(tmp_path / "images.npy", images)
     result_path = tmp_path / "result.json"

@@ -10,7 +10,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squeezenet.compress.caffe_net import read_net
 from squeezenet.compress.entropy import CODERS
 from squeezenet.compress.pipeline import CompressionRecipe, compress_model
 from squeezenet.compress.quantize import quantize_model, to_sparse_layer
@@ -68,11 +67,6 @@ def test_decode_reproduces_quantized_weights_bit_for_bit(base_e, pct3x3, sparsit
     for name, layer in zip(names, decoded):
         expected = quantizations[name].weight().numpy()
         assert layer.dense_weight().tobytes() == expected.tobytes()
-
-
-@pytest.fixture(scope="module")
-def published_layers(published_net):
-    return read_net(published_net)
 
 
 @pytest.mark.parametrize("coder", ["huffman", "ans"])

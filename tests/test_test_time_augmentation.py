@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import sorted_names
 from PIL import Image
 from torch import nn
 
@@ -24,7 +25,7 @@ class _ReadsPixels(nn.Module):
 @pytest.fixture
 def cifar_batch(cifar_train) -> torch.Tensor:
     """Four real CIFAR-10 images as a float NCHW batch in channels_last memory, as the trainer feeds them."""
-    paths = [sorted((cifar_train / name).iterdir())[0] for name in ("airplane", "cat", "ship", "truck")]
+    paths = [cifar_train / name / sorted_names(cifar_train / name)[0] for name in ("airplane", "cat", "ship", "truck")]
     pixels = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in paths])
     return torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255)  # NHWC storage: channels_last
 
