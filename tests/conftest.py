@@ -45,6 +45,18 @@ def sample_photos(imagenet_samples: Path) -> list[Path]:
     return photos[::50][:8]
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Commands run in-process set torch's thread count (--threads, or one thread on a busy machine);
+    restore it, so that a test's cost does not depend on the tests that ran before it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny models run fastest on one thread, above all on a shared machine."""
