@@ -39,15 +39,16 @@ def convolutions(fire: Fire) -> list[Conv]:
     return found + [fire.bypass] if isinstance(fire.bypass, Conv) else found
 
 
-def emit_function(fire: Fire) -> str:
-    """The Fire module's function; its convolutions' functions are emitted before it."""
+def emit_function(fire: Fire, *, row_capacity: int) -> str:
+    """The Fire module's function; its convolutions' functions are emitted before it.
+    ``row_capacity``: the entries of sq_rows (see `convolution.emit_function`)."""
     if fire.bypass == "identity":
         bypass, note = f"    sq_add(input, {fire.out_channels * fire.size * fire.size}, output);\n", "simple bypass"
     elif isinstance(fire.bypass, Conv):
         bypass, note = f"    {convolution.function_name(fire.bypass)}(input, output);\n", "complex bypass"
     else:
         bypass, note = "", "no bypass"
-    inner = "".join(convolution.emit_function(conv) + "\n" for conv in convolutions(fire))
+    inner = "".join(convolution.emit_function(conv, row_capacity=row_capacity) + "\n" for conv in convolutions(fire))
     return inner + _FUNCTION.substitute(
         name=fire.name,
         function=function_name(fire),

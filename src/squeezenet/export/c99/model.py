@@ -92,18 +92,22 @@ def emit_model(network: Network, layers: list[SparseLayer], *, banner: list[str]
     kernels = [convolution.KERNEL, max_pool.KERNEL, global_average_pool.KERNEL]
     if any(isinstance(op, Fire) and op.bypass == "identity" for op in network.operations):
         kernels.append(fire.KERNEL)
+    # sq_rows holds one entry per output channel of the widest layer (and the end); a layer with
+    # fewer output channels may use the rest to run its input channels in blocks.
+    rows = max(conv.out_channels for conv in convolutions) + 1
     functions = []
     for operation in network.operations:
         emitter = _EMITTERS.get(type(operation))
         if emitter is None:
             raise ValueError(f"unsupported layer: {type(operation).__name__} {operation.name}")
-        functions.append(emitter.emit_function(operation))
+        blocks = {"row_capacity": rows} if isinstance(operation, (Conv, Fire)) else {}
+        functions.append(emitter.emit_function(operation, **blocks))
     scratch = dict(
         arena_floats=arena,
         squeezed_floats=max([op.squeeze.out_channels * op.size**2 for op in network.operations if isinstance(op, Fire)] + [1]),
         prepared_floats=max([convolution.prepared_floats(conv) for conv in convolutions] + [1]),
         scratch_weights=max([convolution.expanded_weights(layer) for layer in layers] + [1]),
-        scratch_rows=max(conv.out_channels for conv in convolutions) + 1,
+        scratch_rows=rows,
         scratch_taps=max(conv.in_channels * conv.kernel**2 for conv in convolutions),
         pool_row_floats=max([op.in_size for op in network.operations if isinstance(op, MaxPool)] + [1]),
     )

@@ -38,12 +38,16 @@ static inline int32_t sq_code(const sq_compressed_layer *layer, int32_t entry)
 /* Decode one layer into sq_values/sq_offsets/sq_rows. The input is read from planes of
  * plane_height x plane_width floats: tap (i, ky, kx) of a stride-s kernel lives in phase plane
  * (ky % s, kx % s) of channel i, shifted by (ky / s, kx / s), so every convolution becomes a
- * stride-1 sum over shifted planes. */
+ * stride-1 sum over shifted planes. Each channel's weights are split into blocks of block_taps
+ * consecutive taps (see sq_convolve): sq_rows[channel * blocks + b] is the first weight of block b. */
 static void sq_expand(const sq_compressed_layer *layer, int32_t out_channels, int32_t in_channels,
-                      int32_t kernel, int32_t stride, int32_t plane_height, int32_t plane_width)
+                      int32_t kernel, int32_t stride, int32_t plane_height, int32_t plane_width, int32_t blocks,
+                      int32_t block_taps)
 {
-    const int32_t taps = in_channels * kernel * kernel;
-    int32_t i, ky, kx, entry, count = 0, channel = 0, position = -1;
+    /* A copy: the int32 stores below could otherwise alias the layer's fields, reloaded every entry. */
+    const sq_compressed_layer copy = *layer;
+    const int32_t taps = in_channels * kernel * kernel, slots = out_channels * blocks;
+    int32_t i, ky, kx, entry, count = 0, position = -1, slot = 0, block_end = block_taps;
     for (i = 0; i < in_channels; i++)
         for (ky = 0; ky < kernel; ky++)
             for (kx = 0; kx < kernel; kx++) {
@@ -52,25 +56,33 @@ static void sq_expand(const sq_compressed_layer *layer, int32_t out_channels, in
                     plane * plane_height * plane_width + (ky / stride) * plane_width + kx / stride;
             }
     sq_rows[0] = 0;
-    for (entry = 0; entry < layer->entries; entry++) {
+    for (entry = 0; entry < copy.entries; entry++) {
         float value;
-        position += sq_gap(layer, entry) + 1;
-        while (position >= taps) { /* relative indices run on across output channels */
-            position -= taps;
-            sq_rows[++channel] = count;
+        position += sq_gap(&copy, entry) + 1;
+        /* Past the end of a block: the next slot starts here. Relative indices run on across output
+         * channels, so the end of a channel's last block wraps to the next channel's first. */
+        while (position >= block_end) {
+            sq_rows[++slot] = count;
+            if (block_end == taps) {
+                position -= taps;
+                block_end = block_taps;
+            } else {
+                block_end = block_end + block_taps < taps ? block_end + block_taps : taps;
+            }
         }
-        value = layer->codebook[sq_code(layer, entry)];
+        value = copy.codebook[sq_code(&copy, entry)];
         if (value != 0.0f) {
             sq_values[count] = value;
             sq_offsets[count] = sq_taps[position];
             count++;
         }
     }
-    while (channel < out_channels)
-        sq_rows[++channel] = count;
+    while (slot < slots)
+        sq_rows[++slot] = count;
 }
 
-/* Zero-pad the input and split it into stride x stride phase planes (see sq_expand). */
+/* Zero-pad the input and split it into stride x stride phase planes (see sq_expand). Per plane row,
+ * the columns that fall in the padding are zeroed and the others copied, without a test per pixel. */
 static void sq_prepare(const float *input, int32_t channels, int32_t height, int32_t width, int32_t padding,
                        int32_t stride, int32_t plane_height, int32_t plane_width, float *prepared)
 {
@@ -79,142 +91,200 @@ static void sq_prepare(const float *input, int32_t channels, int32_t height, int
         for (a = 0; a < stride; a++)
             for (b = 0; b < stride; b++) {
                 float *plane = prepared + ((c * stride + a) * stride + b) * plane_height * plane_width;
+                /* Plane column v reads input column v * stride + b - padding: inside for v in [left, right). */
+                int32_t left = 0, right;
+                while (left < plane_width && left * stride + b < padding)
+                    left++;
+                right = left;
+                while (right < plane_width && right * stride + b - padding < width)
+                    right++;
                 for (u = 0; u < plane_height; u++) {
                     const int32_t y = u * stride + a - padding;
-                    for (v = 0; v < plane_width; v++) {
-                        const int32_t x = v * stride + b - padding;
-                        const int inside = y >= 0 && y < height && x >= 0 && x < width;
-                        plane[u * plane_width + v] = inside ? input[(c * height + y) * width + x] : 0.0f;
+                    float *row = plane + u * plane_width;
+                    const float *source;
+                    if (y < 0 || y >= height) {
+                        for (v = 0; v < plane_width; v++)
+                            row[v] = 0.0f;
+                        continue;
                     }
+                    source = input + (c * height + y) * width + left * stride + b - padding;
+                    for (v = 0; v < left; v++)
+                        row[v] = 0.0f;
+                    for (; v < right; v++)
+                        row[v] = source[(v - left) * stride];
+                    for (; v < plane_width; v++)
+                        row[v] = 0.0f;
                 }
             }
 }
 
-/* Adds value * source[0..SQ_TILE) into sums for every weight of one output channel. With GCC or
- * Clang the sums are kept in eight vector registers (their portable vector extension: 4 floats
- * wide with the default SSE2, 8 with AVX, 16 with AVX-512 when -march allows); any other C99
- * compiler gets the plain loop. Tiles may read up to SQ_TILE floats past a plane's last pixel:
- * every input buffer has SQUEEZENET_TILE_SLACK floats of slack, and those sums are dropped. */
+/* A tile is a run of consecutive output pixels of one channel, summed in named accumulators (so that
+ * -O2 keeps them in registers) and stored once. With GCC or Clang on a SIMD target each accumulator
+ * is a vector of their portable vector extension (4 floats with the default SSE2 or NEON, 8 with
+ * AVX, 16 with AVX-512 when -march allows); elsewhere (a Cortex-M7, any other C99 compiler) it is
+ * one float. Per weight the inner loop is one broadcast, then a load, multiply and add per
+ * accumulator, the least SSE2's two-operand instructions allow: with twelve accumulators and two
+ * weights a turn, the broadcast, the offset load and the loop test are about 5 instructions of 41
+ * per weight (8 of 32 with eight and one), and the 16 SSE2 registers still hold both weights and a
+ * product. Tiles may read up to SQ_NARROW floats past a plane's last pixel: every input buffer has
+ * SQUEEZENET_TILE_SLACK floats of slack, and those sums are dropped. */
 #if defined(__GNUC__) && defined(__AVX512F__)
 #define SQ_LANES 16
 #elif defined(__GNUC__) && defined(__AVX__)
 #define SQ_LANES 8
-#else
+#elif defined(__GNUC__) && (defined(__SSE2__) || defined(__ARM_NEON))
 #define SQ_LANES 4
+#else
+#define SQ_LANES 1
 #endif
-#define SQ_TILE (8 * SQ_LANES)
+#define SQ_WIDE (12 * SQ_LANES)  /* sq_tile_wide */
+#define SQ_NARROW (4 * SQ_LANES) /* sq_tile_narrow, for the end of a plane */
 
-#if defined(__GNUC__)
+#if SQ_LANES > 1
 typedef float sq_vector __attribute__((vector_size(4 * SQ_LANES)));
 typedef int32_t sq_mask __attribute__((vector_size(4 * SQ_LANES)));
-
 /* max(x, 0) without a branch: the comparison gives all-ones lanes where x > 0. */
-#define SQ_RELU(x) ((x) = (sq_vector)((sq_mask)((x) > zero) & (sq_mask)(x)))
-
-#define SQ_LOAD(target, source) memcpy(&(target), (source), sizeof(sq_vector)) /* unaligned load */
+#define SQ_RELU(x) ((x) = (sq_vector)((sq_mask)((x) > (sq_vector){0.0f}) & (sq_mask)(x)))
+/* Unaligned vector load and store (memcpy of a constant size compiles to one instruction). */
+#define SQ_LOAD(target, source) memcpy(&(target), (source), sizeof(sq_vector))
 #define SQ_STORE(target, source) memcpy((target), &(source), sizeof(sq_vector))
-/* sum += value * the SQ_LANES floats at source. */
-#define SQ_MULTIPLY_ADD(sum, value, source) \
-    do {                                    \
-        sq_vector loaded;                   \
-        SQ_LOAD(loaded, (source));          \
-        (sum) += (value) * loaded;          \
-    } while (0)
-
-static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t last, int32_t start, int32_t relu,
-                                      float *sums)
-{
-    /* Eight named accumulators rather than an array, so that -O2 keeps them in registers. */
-    const sq_vector zero = {0.0f};
-    sq_vector s0, s1, s2, s3, s4, s5, s6, s7;
-    int32_t j;
-    SQ_LOAD(s0, sums);
-    SQ_LOAD(s1, sums + SQ_LANES);
-    SQ_LOAD(s2, sums + 2 * SQ_LANES);
-    SQ_LOAD(s3, sums + 3 * SQ_LANES);
-    SQ_LOAD(s4, sums + 4 * SQ_LANES);
-    SQ_LOAD(s5, sums + 5 * SQ_LANES);
-    SQ_LOAD(s6, sums + 6 * SQ_LANES);
-    SQ_LOAD(s7, sums + 7 * SQ_LANES);
-    for (j = first; j < last; j++) {
-        const float value = sq_values[j];
-        const float *source = input + sq_offsets[j] + start;
-        SQ_MULTIPLY_ADD(s0, value, source);
-        SQ_MULTIPLY_ADD(s1, value, source + SQ_LANES);
-        SQ_MULTIPLY_ADD(s2, value, source + 2 * SQ_LANES);
-        SQ_MULTIPLY_ADD(s3, value, source + 3 * SQ_LANES);
-        SQ_MULTIPLY_ADD(s4, value, source + 4 * SQ_LANES);
-        SQ_MULTIPLY_ADD(s5, value, source + 5 * SQ_LANES);
-        SQ_MULTIPLY_ADD(s6, value, source + 6 * SQ_LANES);
-        SQ_MULTIPLY_ADD(s7, value, source + 7 * SQ_LANES);
-    }
-    if (relu) {
-        SQ_RELU(s0);
-        SQ_RELU(s1);
-        SQ_RELU(s2);
-        SQ_RELU(s3);
-        SQ_RELU(s4);
-        SQ_RELU(s5);
-        SQ_RELU(s6);
-        SQ_RELU(s7);
-    }
-    SQ_STORE(sums, s0);
-    SQ_STORE(sums + SQ_LANES, s1);
-    SQ_STORE(sums + 2 * SQ_LANES, s2);
-    SQ_STORE(sums + 3 * SQ_LANES, s3);
-    SQ_STORE(sums + 4 * SQ_LANES, s4);
-    SQ_STORE(sums + 5 * SQ_LANES, s5);
-    SQ_STORE(sums + 6 * SQ_LANES, s6);
-    SQ_STORE(sums + 7 * SQ_LANES, s7);
-}
 #else
-static inline void sq_accumulate_tile(const float *input, int32_t first, int32_t last, int32_t start, int32_t relu,
-                                      float *sums)
-{
-    int32_t j, t;
-    for (j = first; j < last; j++) {
-        const float value = sq_values[j];
-        const float *source = input + sq_offsets[j] + start;
-        for (t = 0; t < SQ_TILE; t++)
-            sums[t] += value * source[t];
-    }
-    for (t = 0; relu && t < SQ_TILE; t++)
-        sums[t] = sums[t] > 0.0f ? sums[t] : 0.0f;
-}
+typedef float sq_vector;
+#define SQ_RELU(x) ((x) = (x) > 0.0f ? (x) : 0.0f)
+/* Plain assignments: a freestanding build (the firmware) may not expand memcpy inline. */
+#define SQ_LOAD(target, source) ((target) = *(source))
+#define SQ_STORE(target, source) (*(target) = (source))
 #endif
+
+/* Per accumulator k: start at the bias; add value * the SQ_LANES floats at source; store, after
+ * ReLU when asked. */
+#define SQ_START(k) sq_vector s##k = start;
+#define SQ_RESUME(k) SQ_LOAD(s##k, target + (k) * SQ_LANES);
+#define SQ_MULTIPLY_ADD(k)                             \
+    {                                                  \
+        sq_vector loaded;                              \
+        SQ_LOAD(loaded, source + (k) * SQ_LANES);      \
+        s##k += value * loaded;                        \
+    }
+#define SQ_FINISH(k)                                   \
+    {                                                  \
+        if (relu)                                      \
+            SQ_RELU(s##k);                             \
+        SQ_STORE(target + (k) * SQ_LANES, s##k);       \
+    }
+#define SQ_EACH_4(STEP) STEP(0) STEP(1) STEP(2) STEP(3)
+#define SQ_EACH_12(STEP) SQ_EACH_4(STEP) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11)
+
+/* target[0..SQ_WIDE) = bias + sum over j < count of values[j] * input[offsets[j] + 0..SQ_WIDE); with
+ * resume, target's own values replace the bias (the sums of the blocks before). */
+static inline void sq_tile_wide(const float *restrict input, const float *restrict values,
+                                const int32_t *restrict offsets, int32_t count, float bias, int32_t resume,
+                                int32_t relu, float *restrict target)
+{
+    const sq_vector start = (sq_vector){0.0f} + bias;
+    int32_t j;
+    SQ_EACH_12(SQ_START)
+    if (resume) {
+        SQ_EACH_12(SQ_RESUME)
+    }
+    for (j = 0; j + 1 < count; j += 2) { /* two weights a turn: the loop test costs half as much */
+        {
+            const float value = values[j];
+            const float *source = input + offsets[j];
+            SQ_EACH_12(SQ_MULTIPLY_ADD)
+        }
+        {
+            const float value = values[j + 1];
+            const float *source = input + offsets[j + 1];
+            SQ_EACH_12(SQ_MULTIPLY_ADD)
+        }
+    }
+    if (j < count) {
+        const float value = values[j];
+        const float *source = input + offsets[j];
+        SQ_EACH_12(SQ_MULTIPLY_ADD)
+    }
+    SQ_EACH_12(SQ_FINISH)
+}
+
+/* The same over SQ_NARROW pixels: the last ones of a plane, where a wide tile would mostly be dropped. */
+static inline void sq_tile_narrow(const float *restrict input, const float *restrict values,
+                                  const int32_t *restrict offsets, int32_t count, float bias, int32_t resume,
+                                  int32_t relu, float *restrict target)
+{
+    const sq_vector start = (sq_vector){0.0f} + bias;
+    int32_t j;
+    SQ_EACH_4(SQ_START)
+    if (resume) {
+        SQ_EACH_4(SQ_RESUME)
+    }
+    for (j = 0; j < count; j++) {
+        const float value = values[j];
+        const float *source = input + offsets[j];
+        SQ_EACH_4(SQ_MULTIPLY_ADD)
+    }
+    SQ_EACH_4(SQ_FINISH)
+}
+
+/* Copies (or, for a bypass, adds) the length sums of a tile that starts at flat position start into
+ * the output, one row segment at a time; columns past out_width are dropped. */
+static void sq_scatter(const float *sums, int32_t length, int32_t start, int32_t plane_width, int32_t out_width,
+                       int32_t mode, float *out)
+{
+    int32_t t = 0, i, y = start / plane_width, x = start % plane_width;
+    while (t < length) {
+        const int32_t run = length - t < plane_width - x ? length - t : plane_width - x;
+        const int32_t keep = x >= out_width ? 0 : (run < out_width - x ? run : out_width - x);
+        float *target = out + y * out_width + x;
+        if (mode == SQ_ACCUMULATE)
+            for (i = 0; i < keep; i++)
+                target[i] += sums[t + i];
+        else
+            memcpy(target, sums + t, (size_t)keep * sizeof(float));
+        t += run;
+        x = 0;
+        y++;
+    }
+}
 
 /* Output pixel (y, x) is the sum over the channel's weights of value * plane[offset + y * plane_width + x].
  * Walking y * plane_width + x as one flat range (the columns past out_width are computed and
- * dropped) gives long contiguous runs; a tile of SQ_TILE sums stays in registers. Tiles are the
- * outer loop and output channels the inner one, so the few input rows a tile reads stay in cache
- * while every channel uses them. */
+ * dropped) gives long contiguous runs. Tiles are the outer loop and output channels the inner one,
+ * so the input a tile reads stays in cache while every channel uses it. When the output rows are as
+ * wide as the planes (1x1 layers) a whole tile is a run of the output and is stored there directly;
+ * otherwise it goes through sums. A direct tile also runs block by block (blocks > 1: the weights
+ * of a few input channels at a time, for every output channel, resuming from the sums stored by
+ * the block before), so the slice of input it reads fits the L1 cache however many input channels
+ * there are; each sum still adds its products in the same order. */
 static void sq_convolve(const float *input, const float *bias, int32_t out_channels, int32_t out_height,
-                        int32_t out_width, int32_t plane_width, int32_t mode, float *output)
+                        int32_t out_width, int32_t plane_width, int32_t mode, int32_t blocks, float *output)
 {
     const int32_t span = (out_height - 1) * plane_width + out_width;
     const int32_t plane = out_height * out_width;
-    int32_t start, channel;
-    for (start = 0; start < span; start += SQ_TILE) {
-        const int32_t length = span - start < SQ_TILE ? span - start : SQ_TILE;
-        for (channel = 0; channel < out_channels; channel++) {
-            float sums[SQ_TILE];
-            float *out = output + channel * plane;
-            int32_t t = 0, i, y = start / plane_width, x = start % plane_width;
-            for (i = 0; i < SQ_TILE; i++)
-                sums[i] = bias[channel];
-            sq_accumulate_tile(input, sq_rows[channel], sq_rows[channel + 1], start, mode == SQ_STORE_RELU, sums);
-            while (t < length) { /* one row segment at a time; columns past out_width are dropped */
-                const int32_t run = length - t < plane_width - x ? length - t : plane_width - x;
-                const int32_t keep = x >= out_width ? 0 : (run < out_width - x ? run : out_width - x);
-                float *target = out + y * out_width + x;
-                if (mode == SQ_ACCUMULATE)
-                    for (i = 0; i < keep; i++)
-                        target[i] += sums[t + i];
+    const int32_t relu = mode == SQ_STORE_RELU;
+    const int32_t in_place = relu && plane_width == out_width;
+    int32_t start, width, block, channel;
+    float sums[SQ_WIDE];
+    for (start = 0; start < span; start += width) {
+        width = span - start >= SQ_WIDE ? SQ_WIDE : SQ_NARROW;
+        const int32_t direct = in_place && span - start >= width;
+        const int32_t passes = direct ? blocks : 1; /* through sums: all blocks in one pass */
+        for (block = 0; block < passes; block++) {
+            const int32_t last = block == passes - 1;
+            for (channel = 0; channel < out_channels; channel++) {
+                const int32_t first = sq_rows[channel * blocks + block];
+                const int32_t count = sq_rows[channel * blocks + (direct ? block + 1 : blocks)] - first;
+                float *out = output + channel * plane;
+                float *target = direct ? out + start : sums;
+                if (width == SQ_WIDE)
+                    sq_tile_wide(input + start, sq_values + first, sq_offsets + first, count, bias[channel], block > 0,
+                                 relu && last, target);
                 else
-                    memcpy(target, sums + t, (size_t)keep * sizeof(float));
-                t += run;
-                x = 0;
-                y++;
+                    sq_tile_narrow(input + start, sq_values + first, sq_offsets + first, count, bias[channel],
+                                   block > 0, relu && last, target);
+                if (!direct)
+                    sq_scatter(sums, span - start < width ? span - start : width, start, plane_width, out_width, mode,
+                               out);
             }
         }
     }
