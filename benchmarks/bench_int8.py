@@ -13,11 +13,14 @@ the preset's bit for bit. Every model's logits (and its calibration statistics) 
 configuration in build/int8/, so an interrupted run resumes; ``--cached-only`` reports just the
 configurations already computed.
 
-Per model and range rule: int8 top-1 against fp32 top-1 on the same photos, the top-1 agreement
-with fp32, and the paired difference (photos only int8 gets right minus photos only fp32 gets
-right). For the default rule, also the QDQ ONNX export (uint8, `squeezenet.int8.onnx_qdq`) run by
-onnxruntime: top-1, agreement with the reference engine and the largest logit difference. The
-classifier's output always keeps its full range; cache names marked ``full`` hold those runs.
+Per model, range rule and bias correction: int8 top-1 against fp32 top-1 on the same photos, the
+top-1 agreement with fp32, and the paired difference (photos only int8 gets right minus photos only
+fp32 gets right). Every rule runs with the weight bias correction (``weights``, Nagel et al.); the
+default rule also with the default correction (``sequential``, `squeezenet.int8.correction`, fitted
+on the calibration photos); other configurations are listed when cached. For the default
+configuration, also the QDQ ONNX export (uint8, `squeezenet.int8.onnx_qdq`) run by onnxruntime:
+top-1, agreement with the reference engine and the largest logit difference. The classifier's
+output always keeps its full range; cache names marked ``full`` hold those runs.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ MODELS = {
 }
 CACHE = ROOT / "build" / "int8"
 CALIBRATE_EVERY = 4
+# Cache names per bias correction (the first two predate sequential correction).
+CACHE_TAGS = {"weights": "bc", "none": "nobc", "sequential": "seqbc"}
+QDQ_TAGS = {"weights": "", "sequential": "-seqbc"}
 
 
 def labelled_photos() -> tuple[list[Path], np.ndarray]:
@@ -103,7 +109,8 @@ def main() -> None:
                         help="write the BENCHMARKS.md section (on by default, as `make bench-long` runs it)")
     args = parser.parse_args()
 
-    from squeezenet.int8 import DEFAULT_RANGE_RULE, RANGE_RULES, Int8Model, quantize_model
+    from squeezenet.int8 import DEFAULT_BIAS_CORRECTION, DEFAULT_RANGE_RULE, RANGE_RULES, Int8Model, quantize_model
+    from squeezenet.int8.correction import correct_biases
     from squeezenet.compress.sqz import read_sqz
     from squeezenet.export.graph import CAFFE_SQUEEZENET_V1_0
     from squeezenet.runtime_numpy import NumpyModel, read_compressed
@@ -136,27 +143,40 @@ def main() -> None:
         print(f"{model_name}: {path.name}", flush=True)
         fp32 = logits_of(f"{model_name}-fp32-{suffix}", lambda: NumpyModel(network, layers))
         calibration = []
+        quantizations = {}  # the sequential correction is an int8 pass over the calibration photos: once
 
-        def quantization(rule: str, correction: bool):
+        def quantization(rule: str, correction: str):
             if not calibration:
                 calibration.append(_calibration(model_name, network, layers, images("calibration")))
-            return quantize_model(network, layers, calibration[0], range_rule=rule, bias_correction=correction)
+            if (rule, correction) in quantizations:
+                return quantizations[rule, correction]
+            quantized = quantize_model(network, layers, calibration[0], range_rule=rule,
+                                       bias_correction=correction == "weights")
+            if correction == "sequential":
+                started = time.time()
+                quantized = correct_biases(Int8Model(network, quantized), layers, calibration[0],
+                                           images("calibration"))
+                print(f"  sequential bias correction ({rule}): {time.time() - started:.0f} s", flush=True)
+            quantizations[rule, correction] = quantized
+            return quantized
 
-        # Without bias correction: the default rule, plus any rule an earlier run measured.
-        configurations = [(rule, True) for rule in rules] + [
-            (rule, False) for rule in rules
-            if rule == DEFAULT_RANGE_RULE or (CACHE / f"{model_name}-int8-{rule}-full-nobc-{suffix}.npy").exists()]
+        # Every rule with the weight bias correction; the default rule also with the default correction;
+        # any other configuration an earlier run measured.
+        configurations = [(rule, "weights") for rule in rules] + [
+            (rule, correction) for rule in rules for correction in ("sequential", "none")
+            if (rule, correction) == (DEFAULT_RANGE_RULE, DEFAULT_BIAS_CORRECTION)
+            or (CACHE / f"{model_name}-int8-{rule}-full-{CACHE_TAGS[correction]}-{suffix}.npy").exists()]
         for rule, correction in configurations:
             # "full": the classifier's output keeps its full range (LOGITS_RANGE_RULE); earlier caches clipped it.
-            tag = f"{model_name}-int8-{rule}-full-{'bc' if correction else 'nobc'}-{suffix}"
+            tag = f"{model_name}-int8-{rule}-full-{CACHE_TAGS[correction]}-{suffix}"
             logits = logits_of(tag, lambda: Int8Model(network, quantization(rule, correction)))
             if logits is None or fp32 is None:
                 continue
             row = {"model": path.name, "rule": rule, "bias correction": correction, **_compare(logits, fp32, truth)}
-            if correction:
+            if correction != "none":
                 for kernels in ("fused", "float"):
-                    name = f"{model_name}-qdq-uint8-{kernels}-{rule}-full-{suffix}"
-                    if rule == DEFAULT_RANGE_RULE:
+                    name = f"{model_name}-qdq-uint8-{kernels}-{rule}-full{QDQ_TAGS[correction]}-{suffix}"
+                    if (rule, correction) == (DEFAULT_RANGE_RULE, DEFAULT_BIAS_CORRECTION):
                         runtime = logits_of(name, lambda: _qdq_model(model_name, spec, layers,
                                                                      quantization(rule, correction), kernels))
                     else:  # other rules: reported when an earlier run computed them
@@ -193,7 +213,7 @@ def _calibration(model_name: str, network, layers, images: np.ndarray):
 def _qdq_model(model_name: str, spec: dict, layers, quantization, kernels: str):
     from squeezenet.int8.onnx_qdq import export_onnx_qdq
 
-    onnx_path = CACHE / f"{model_name}-qdq-{quantization.range_rule}.onnx"
+    onnx_path = CACHE / f"{model_name}-qdq-{quantization.range_rule}-{quantization.bias_correction}.onnx"
     export_onnx_qdq(spec, layers, quantization, onnx_path)
     session = _session(onnx_path, fused=kernels == "fused")
     return lambda x: session.run(["logits"], {"input": x})[0]
@@ -226,7 +246,9 @@ def _table(rows: list[dict], calibration_count: int, evaluation_count: int) -> s
     lines = [
         f"Calibration: {calibration_count} photos (every 4th by file name); evaluation: {evaluation_count} other photos; "
         "Caffe preprocessing. Paired difference = int8 top-1 - fp32 top-1 on the same photos "
-        "(photos only int8 gets right minus photos only fp32 gets right).",
+        "(photos only int8 gets right minus photos only fp32 gets right). Bias correction: `weights` = Nagel et al.'s "
+        "for the weight error; `sequential` = each layer's mean pre-activation matched to fp32's on the calibration "
+        "photos, layer after layer through the int8 network (`squeezenet.int8.correction`); `none`.",
         "",
         "| model | range rule | bias correction | photos | fp32 top-1 | int8 top-1 | difference (points) | "
         "only int8 / only fp32 right | top-1 agreement with fp32 |",
@@ -235,7 +257,7 @@ def _table(rows: list[dict], calibration_count: int, evaluation_count: int) -> s
     qdq_rows = []
     for row in rows:
         lines.append(
-            f"| {row['model']} | {row['rule']} | {'yes' if row['bias correction'] else 'no'} | {row['photos']} | "
+            f"| {row['model']} | {row['rule']} | {row['bias correction']} | {row['photos']} | "
             f"{100 * row['fp32 top-1']:.2f}% | {100 * row['int8 top-1']:.2f}% | "
             f"{100 * (row['int8 top-1'] - row['fp32 top-1']):+.2f} | {row['only int8 right']} / {row['only fp32 right']} | "
             f"{100 * row['agreement']:.2f}% |"
@@ -243,16 +265,17 @@ def _table(rows: list[dict], calibration_count: int, evaluation_count: int) -> s
         for kernels in ("fused", "float"):
             if f"qdq {kernels}" in row:
                 top1, agreement, difference = row[f"qdq {kernels}"]
-                qdq_rows.append(f"| {row['model']} | {row['rule']} | {kernels} | {row['photos']} | {100 * top1:.2f}% | "
+                qdq_rows.append(f"| {row['model']} | {row['rule']} | {row['bias correction']} | {kernels} | "
+                                f"{row['photos']} | {100 * top1:.2f}% | "
                                 f"{100 * row['int8 top-1']:.2f}% | {100 * agreement:.2f}% | {difference:.3f} |")
     lines += [
         "",
         "QDQ ONNX export (same scales) run by onnxruntime: `fused` = default session (QDQ fused into its int8 "
         "kernels), `float` = `session.disable_quant_qdq` (QuantizeLinear/DequantizeLinear evaluated as written).",
         "",
-        "| model | range rule | onnxruntime kernels | photos | QDQ top-1 | reference int8 top-1 | "
+        "| model | range rule | bias correction | onnxruntime kernels | photos | QDQ top-1 | reference int8 top-1 | "
         "top-1 agreement with reference | max logit difference |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
         *qdq_rows,
     ]
     return "\n".join(lines)

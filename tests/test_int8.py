@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from squeezenet import runtime_numpy
 from squeezenet.compress.sqz import read_sqz
 from squeezenet.export.graph import build_network
 from squeezenet.export.photos import photo_batch
-from squeezenet.int8 import Int8Model, calibrate, quantize_model
+from squeezenet.int8 import DEFAULT_BIAS_CORRECTION, Int8Model, calibrate, correct_biases, quantize_model
 from squeezenet.int8.arithmetic import (
     INT32_MAX,
     INT32_MIN,
@@ -229,3 +230,48 @@ def test_mismatched_quantization_is_refused(cifar, tmp_path):
         Int8Model(network, partial)
     with pytest.raises(ValueError, match="unknown range rule"):
         quantize_model(network, layers, calibration, range_rule="median")
+
+
+def test_sequential_correction_matches_each_layer_mean_to_fp32(cifar_train):
+    """Every layer but the classifier, fed by the corrected int8 layers before it, has fp32's mean
+    pre-activation per channel on the calibration photos, to half an accumulator step."""
+    spec, layers, _ = read_sqz(CIFAR_MODEL)
+    images, _ = photo_batch(cifar_train, "cifar", 32, 4, offset=5)
+    default = Int8Model.calibrated(spec, layers, images)
+    assert DEFAULT_BIAS_CORRECTION == default.quantization.bias_correction == "sequential"
+    network = default.network
+    calibration = calibrate(network, layers, images)
+    weights_only = quantize_model(network, layers, calibration)
+    assert default.quantization.activations == weights_only.activations
+    classifier = network.operations[-2]
+    changed = 0
+    for layer, plan in default.quantization.convolutions.items():
+        before = weights_only.convolutions[layer]
+        assert np.array_equal(plan.weight, before.weight) and np.array_equal(plan.multiplier, before.multiplier)
+        changed += int(np.abs(plan.bias.astype(np.int64) - before.bias).max() > 10)
+        if layer == classifier.layer:  # keeps Nagel et al.'s correction
+            assert np.array_equal(plan.bias, before.bias)
+    assert changed > 0
+
+    errors = {}  # layer -> |int8 - fp32| mean pre-activation per channel, in accumulator steps
+
+    def convolve(q, conv):
+        plan = default.quantization.convolutions[conv.layer]
+        input_ = default.quantization.activations[plan.input]
+        step = input_.scale * plan.weight_scale.astype(np.float64)
+        x = (q.astype(np.float64) - input_.zero_point) * input_.scale
+        weight = plan.weight.astype(np.float64) * plan.weight_scale.astype(np.float64)[:, None, None, None]
+        int8 = runtime_numpy.convolve(x, weight, plan.bias * step, dataclasses.replace(conv, relu=False))
+        dense = layers[conv.layer].dense_weight().reshape(conv.out_channels, -1)
+        fp32 = dense @ calibration.mean_inputs[conv.layer].reshape(-1) + layers[conv.layer].bias
+        errors[conv.layer] = np.abs(int8.mean(axis=(0, 2, 3)) - fp32) / step
+        return default._convolve(q, conv)
+
+    default.walk(default.quantize_input(images), convolve)
+    del errors[classifier.layer]
+    assert len(errors) == len(network.convolutions()) - 1
+    assert all(np.all(error <= 0.5 + 1e-6) for error in errors.values())
+    with pytest.raises(ValueError, match="calibration photos"):
+        correct_biases(default, layers, calibration, images[:2])
+    with pytest.raises(ValueError, match="unknown bias correction"):
+        Int8Model.calibrated(spec, layers, images, bias_correction="adaround")

@@ -21,7 +21,7 @@ from squeezenet.compress.sparse import SparseLayer
 from squeezenet.export.graph import Conv, Fire, GlobalAveragePool, MaxPool, Network
 from squeezenet import runtime_numpy
 
-__all__ = ["BINS_PER_SIDE", "Calibration", "TensorStatistics", "calibrate", "quantized_tensors"]
+__all__ = ["BINS_PER_SIDE", "Calibration", "TensorStatistics", "calibrate", "mean_window", "quantized_tensors"]
 
 BINS_PER_SIDE = 2048
 INPUT = "input"
@@ -109,7 +109,7 @@ class Calibration:
     images: int
 
 
-def _mean_window(x: np.ndarray, conv: Conv) -> np.ndarray:
+def mean_window(x: np.ndarray, conv: Conv) -> np.ndarray:
     """Mean over images and output positions of each (channel, ky, kx) entry of the input windows."""
     if conv.padding:
         x = np.pad(x, ((0, 0), (0, 0), (conv.padding,) * 2, (conv.padding,) * 2))
@@ -138,7 +138,7 @@ def calibrate(network: Network, layers: list[SparseLayer], images: np.ndarray, *
     window_sums = {conv.layer: np.zeros((conv.in_channels, conv.kernel, conv.kernel)) for conv in convolutions}
 
     def convolve(x: np.ndarray, conv: Conv) -> np.ndarray:
-        window_sums[conv.layer] += _mean_window(x, conv) * len(x)
+        window_sums[conv.layer] += mean_window(x, conv) * len(x)
         weight, bias = parameters[conv.layer]
         return runtime_numpy.convolve(x, weight, bias, conv)
 

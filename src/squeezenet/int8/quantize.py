@@ -29,6 +29,7 @@ Bias correction (Nagel et al. 2019, "Data-Free Quantization Through Weight Equal
 Correction", Sec. 4.2, the empirical variant): weight quantization shifts each output channel's
 mean by ``E[(W_int8 * weight_scale - W) x]``; we subtract that shift from the fp32 bias before
 quantizing it, with ``E[x]`` the mean input window measured in fp32 on the calibration photos.
+`squeezenet.int8.correction` goes further, through the int8 network, and replaces these biases.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ from squeezenet.int8.arithmetic import (
 from squeezenet.int8.calibration import INPUT, Calibration
 from squeezenet.int8.ranges import activation_range
 
-__all__ = ["ActivationQuantization", "AddQuantization", "ConvQuantization", "Quantization", "quantize_model",
-           "DEFAULT_RANGE_RULE", "LOGITS_RANGE_RULE"]
+__all__ = ["ActivationQuantization", "AddQuantization", "ConvQuantization", "Quantization", "int32_bias",
+           "quantize_model", "DEFAULT_RANGE_RULE", "LOGITS_RANGE_RULE"]
 
 DEFAULT_RANGE_RULE = "mse"  # measured best of RANGE_RULES in benchmarks/bench_int8.py (BENCHMARKS.md)
 LOGITS_RANGE_RULE = "minmax"  # the classifier's output: never clip the class scores
@@ -102,7 +103,7 @@ class Quantization:
     """Everything the int8 engine needs besides the operation list: a plain, serialisable record."""
 
     range_rule: str
-    bias_correction: bool
+    bias_correction: str  # "none", "weights" (Nagel et al.) or "sequential" (`squeezenet.int8.correction`)
     activations: dict[str, ActivationQuantization]
     convolutions: dict[int, ConvQuantization]  # by weight layer
     additions: dict[str, AddQuantization]  # by Fire name
@@ -118,6 +119,16 @@ def _weights(layer: SparseLayer, conv: Conv) -> tuple[np.ndarray, np.ndarray]:
     return weight, scale
 
 
+def int32_bias(conv: Conv, levels: np.ndarray) -> np.ndarray:
+    """Integer bias levels as int32, refused where the accumulator could overflow."""
+    # The largest accumulator is |bias| + 127 * 255 * fan-in; keep it inside int32 by construction.
+    fan_in = conv.in_channels * conv.kernel * conv.kernel
+    headroom = INT32_MAX - 127 * 255 * fan_in
+    if np.any(np.abs(levels) > headroom):
+        raise ValueError(f"layer {conv.name}: a bias is too large for an int32 accumulator at these scales")
+    return np.asarray(levels).astype(np.int32)
+
+
 def _convolution(conv: Conv, layer: SparseLayer, input_name: str, output_name: str,
                  activations: dict[str, ActivationQuantization], mean_input: np.ndarray | None) -> ConvQuantization:
     weight, weight_scale = _weights(layer, conv)
@@ -128,15 +139,10 @@ def _convolution(conv: Conv, layer: SparseLayer, input_name: str, output_name: s
     input_scale = activations[input_name].scale
     output_scale = activations[output_name].scale
     accumulator_scale = input_scale * weight_scale.astype(np.float64)
-    bias_levels = round_half_away_from_zero(bias / accumulator_scale)
-    # The largest accumulator is |bias| + 127 * 255 * fan-in; keep it inside int32 by construction.
-    fan_in = conv.in_channels * conv.kernel * conv.kernel
-    headroom = INT32_MAX - 127 * 255 * fan_in
-    if np.any(np.abs(bias_levels) > headroom):
-        raise ValueError(f"layer {conv.name}: a bias is too large for an int32 accumulator at these scales")
+    bias_levels = int32_bias(conv, round_half_away_from_zero(bias / accumulator_scale))
     pairs = [quantize_multiplier(scale / output_scale) for scale in accumulator_scale]
     return ConvQuantization(
-        input_name, output_name, weight, weight_scale, bias_levels.astype(np.int32),
+        input_name, output_name, weight, weight_scale, bias_levels,
         np.array([m for m, _ in pairs], dtype=np.int32), np.array([s for _, s in pairs], dtype=np.int32),
     )
 
@@ -192,5 +198,5 @@ def quantize_model(network: Network, layers: list[SparseLayer], calibration: Cal
             elif operation.bypass == "identity":
                 additions[name] = _addition(f"{name}.concat", current, name, activations)
             current = name if operation.bypass is not None else f"{name}.concat"
-    return Quantization(range_rule, bias_correction, activations, plans, additions)
+    return Quantization(range_rule, "weights" if bias_correction else "none", activations, plans, additions)
 

@@ -33,9 +33,14 @@ from squeezenet.compress.sparse import SparseLayer
 from squeezenet.export.graph import Conv, Fire, GlobalAveragePool, MaxPool, Network, build_network
 from squeezenet.int8.arithmetic import ADD_LEFT_SHIFT, multiply_by_quantized_multiplier, round_half_away_from_zero
 from squeezenet.int8.calibration import INPUT, calibrate
+from squeezenet.int8.correction import correct_biases
 from squeezenet.int8.quantize import DEFAULT_RANGE_RULE, ConvQuantization, Quantization, quantize_model
 
-__all__ = ["Int8Model", "quantize_input"]
+__all__ = ["BIAS_CORRECTIONS", "DEFAULT_BIAS_CORRECTION", "Int8Model", "quantize_input"]
+
+CHUNK = 8  # photos per matrix product
+BIAS_CORRECTIONS = ("none", "weights", "sequential")
+DEFAULT_BIAS_CORRECTION = "sequential"
 
 
 def quantize_input(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -74,12 +79,23 @@ class Int8Model:
 
     @classmethod
     def calibrated(cls, spec: dict, layers: list[SparseLayer], images: np.ndarray, *,
-                   range_rule: str = DEFAULT_RANGE_RULE, bias_correction: bool = True) -> "Int8Model":
-        """Calibrate on ``images`` (preprocessed float32 photos) and quantize, in one call."""
+                   range_rule: str = DEFAULT_RANGE_RULE,
+                   bias_correction: str = DEFAULT_BIAS_CORRECTION) -> "Int8Model":
+        """Calibrate on ``images`` (preprocessed float32 photos) and quantize, in one call.
+
+        ``bias_correction``: "none", "weights" (Nagel et al.'s, for the weight error alone) or
+        "sequential" (`squeezenet.int8.correction`: one more int8 pass over ``images``; the
+        classifier keeps Nagel et al.'s).
+        """
+        if bias_correction not in BIAS_CORRECTIONS:
+            raise ValueError(f"unknown bias correction {bias_correction!r}; choose from {', '.join(BIAS_CORRECTIONS)}")
         network = build_network(spec)
         calibration = calibrate(network, layers, images)
-        return cls(network, quantize_model(network, layers, calibration, range_rule=range_rule,
-                                           bias_correction=bias_correction))
+        model = cls(network, quantize_model(network, layers, calibration, range_rule=range_rule,
+                                            bias_correction=bias_correction != "none"))
+        if bias_correction == "sequential":
+            model = cls(network, correct_biases(model, layers, calibration, images))
+        return model
 
     @property
     def input_quantization(self):
@@ -100,6 +116,10 @@ class Int8Model:
         return self.quantization.activations[name].zero_point
 
     def _convolve(self, q: np.ndarray, conv: Conv) -> np.ndarray:
+        # A few photos at a time: conv1's patch matrix is ~20 MB a photo, its int64 accumulators ~9 MB.
+        return np.concatenate([self._convolve_batch(q[start:start + CHUNK], conv) for start in range(0, len(q), CHUNK)])
+
+    def _convolve_batch(self, q: np.ndarray, conv: Conv) -> np.ndarray:
         plan: ConvQuantization = self.quantization.convolutions[conv.layer]
         batch, size = q.shape[0], conv.out_size
         weight = self._weights[conv.layer]
@@ -144,17 +164,22 @@ class Int8Model:
         q = np.asarray(q)
         if q.dtype != np.int8:
             raise ValueError(f"integer_logits takes int8 input, got {q.dtype}")
+        return self.walk(q, self._convolve)
+
+    def walk(self, q: np.ndarray, convolve) -> np.ndarray:
+        """The network over int8 ``q`` with ``convolve(q, conv)`` running every convolution (a hook for
+        `squeezenet.int8.correction`, which sets each layer's bias just before the layer runs)."""
         for operation in self.network.operations:
             if isinstance(operation, Conv):
-                q = self._convolve(q, operation)
+                q = convolve(q, operation)
             elif isinstance(operation, MaxPool):
                 q = self._max_pool(q, operation)
             elif isinstance(operation, Fire):
-                squeezed = self._convolve(q, operation.squeeze)
-                out = np.concatenate([self._convolve(squeezed, operation.expand1x1),
-                                      self._convolve(squeezed, operation.expand3x3)], axis=1)
+                squeezed = convolve(q, operation.squeeze)
+                out = np.concatenate([convolve(squeezed, operation.expand1x1),
+                                      convolve(squeezed, operation.expand3x3)], axis=1)
                 if isinstance(operation.bypass, Conv):
-                    out = self._add(out, self._convolve(q, operation.bypass), operation)
+                    out = self._add(out, convolve(q, operation.bypass), operation)
                 elif operation.bypass == "identity":
                     out = self._add(out, q, operation)
                 q = out
