@@ -47,8 +47,9 @@ MODELS = {
 CACHE = ROOT / "build" / "int8"
 CALIBRATE_EVERY = 4
 # Cache names per bias correction (the first two predate sequential correction).
-CACHE_TAGS = {"weights": "bc", "none": "nobc", "sequential": "seqbc"}
-QDQ_TAGS = {"weights": "", "sequential": "-seqbc"}
+# "seq2bc": the sequential correction on top of the weight correction, as Int8Model.calibrated builds it.
+CACHE_TAGS = {"weights": "bc", "none": "nobc", "sequential": "seq2bc"}
+QDQ_TAGS = {"weights": "", "sequential": "-seq2bc"}
 
 
 def labelled_photos() -> tuple[list[Path], np.ndarray]:
@@ -109,8 +110,7 @@ def main() -> None:
                         help="write the BENCHMARKS.md section (on by default, as `make bench-long` runs it)")
     args = parser.parse_args()
 
-    from squeezenet.int8 import DEFAULT_BIAS_CORRECTION, DEFAULT_RANGE_RULE, RANGE_RULES, Int8Model, quantize_model
-    from squeezenet.int8.correction import correct_biases
+    from squeezenet.int8 import DEFAULT_BIAS_CORRECTION, DEFAULT_RANGE_RULE, RANGE_RULES, Int8Model
     from squeezenet.compress.sqz import read_sqz
     from squeezenet.export.graph import CAFFE_SQUEEZENET_V1_0
     from squeezenet.runtime_numpy import NumpyModel, read_compressed
@@ -150,13 +150,10 @@ def main() -> None:
                 calibration.append(_calibration(model_name, network, layers, images("calibration")))
             if (rule, correction) in quantizations:
                 return quantizations[rule, correction]
-            quantized = quantize_model(network, layers, calibration[0], range_rule=rule,
-                                       bias_correction=correction == "weights")
-            if correction == "sequential":
-                started = time.time()
-                quantized = correct_biases(Int8Model(network, quantized), layers, calibration[0],
-                                           images("calibration"))
-                print(f"  sequential bias correction ({rule}): {time.time() - started:.0f} s", flush=True)
+            started = time.time()
+            quantized = Int8Model.from_calibration(network, layers, calibration[0], images("calibration"),
+                                                   range_rule=rule, bias_correction=correction).quantization
+            print(f"  quantized ({rule}, bias correction {correction}): {time.time() - started:.0f} s", flush=True)
             quantizations[rule, correction] = quantized
             return quantized
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import json
 import math
 import os
 import re
@@ -61,6 +63,11 @@ def log(message: str) -> None:
 
 # The same photos, order and calibration split as benchmarks/bench_int8.py, and its preprocessed-photo cache.
 from bench_int8 import labelled_photos, preprocessed as caffe_inputs  # noqa: E402
+
+
+def photo_list_hash(paths: list[Path]) -> str:
+    """A short hash of photo file names in order: lets another benchmark check it reads the same photos."""
+    return hashlib.sha256("\n".join(path.name for path in paths).encode()).hexdigest()[:16]
 
 
 def cached(name: str, compute) -> np.ndarray:
@@ -367,7 +374,8 @@ def main() -> None:
     allocations = recorded_allocations(int8, arena, evaluation[0])
     (CACHE / "allocations.txt").write_text(allocations)
     log(f"smallest arena {arena} bytes; recorded {_arena_used(allocations)} bytes")
-    micro = cached(f"int8-micro-eval-every{args.micro_every}", lambda: micro_logits(int8, evaluation[subset], arena))
+    micro_name = f"int8-micro-eval-every{args.micro_every}"
+    micro = cached(micro_name, lambda: micro_logits(int8, evaluation[subset], arena))
 
     rows = [
         dict(engine="PyTorch fp32 (reference)", model="-", arena="-", photos=int(len(evaluation)),
@@ -381,6 +389,14 @@ def main() -> None:
         dict(engine="(same subset) LiteRT int8", model=len(int8), arena="-", photos=int(subset.sum()),
              top1=top1(litert[subset], truth[subset]), agree=agreement(litert[subset], fp32[subset])),
     ]
+    # What bench_small_processor.py's table across engines reads (sizes, and where the logits are).
+    evaluation_paths = [path for index, path in enumerate(paths) if index % CALIBRATE_EVERY != 0]
+    (CACHE / "summary.json").write_text(json.dumps({
+        "model_bytes": len(int8), "arena_bytes": arena, "arena_recorded_bytes": _arena_used(allocations),
+        "micro_logits": f"{micro_name}.npy", "micro_photos": int(subset.sum()),
+        "micro_photos_sha256": photo_list_hash([evaluation_paths[i] for i in np.flatnonzero(subset)]),
+        "micro_top1": top1(micro, truth[subset]), "micro_agreement_with_fp32": agreement(micro, fp32[subset]),
+        "date": time.strftime("%Y-%m-%d")}, indent=1))
     ties = int(sum((row == row.max()).sum() > 1 for row in litert))
     engines_agree = agreement(micro, litert[subset])
     largest_difference = float(np.abs(micro - litert[subset]).max())

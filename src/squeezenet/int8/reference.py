@@ -87,10 +87,18 @@ class Int8Model:
         "sequential" (`squeezenet.int8.correction`: one more int8 pass over ``images``; the
         classifier keeps Nagel et al.'s).
         """
+        network = build_network(spec)
+        return cls.from_calibration(network, layers, calibrate(network, layers, images), images,
+                                    range_rule=range_rule, bias_correction=bias_correction)
+
+    @classmethod
+    def from_calibration(cls, network: Network, layers: list[SparseLayer], calibration, images: np.ndarray, *,
+                         range_rule: str = DEFAULT_RANGE_RULE,
+                         bias_correction: str = DEFAULT_BIAS_CORRECTION) -> "Int8Model":
+        """``calibrated`` from ``calibration``, the statistics already recorded on ``images`` (the
+        benchmarks cache them): the one place that turns statistics into the shipped int8 model."""
         if bias_correction not in BIAS_CORRECTIONS:
             raise ValueError(f"unknown bias correction {bias_correction!r}; choose from {', '.join(BIAS_CORRECTIONS)}")
-        network = build_network(spec)
-        calibration = calibrate(network, layers, images)
         model = cls(network, quantize_model(network, layers, calibration, range_rule=range_rule,
                                             bias_correction=bias_correction != "none"))
         if bias_correction == "sequential":
