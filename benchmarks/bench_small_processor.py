@@ -283,7 +283,10 @@ def summary(measured: dict, truth: np.ndarray, subset_hash: str) -> tuple[str, l
             parity = ("not compared: bench_int8.py has not cached its reference" if reference is None or host is None
                       else "bit-identical to" if np.array_equal(host.view(np.uint32), reference.view(np.uint32))
                       else "DIFFERENT from")
-            add(f"our int8 C engine ({scales}), host (gcc -O2)", "same C as above", "same C as above", "not counted",
+            host_count = (f"{tflite['our_int8_host_instructions']:,} x86-64 (callgrind, 1 photo; same engine "
+                          "calibrated on 16 photos)" if key == "net" and tflite and "our_int8_host_instructions" in tflite
+                          else "not counted")
+            add(f"our int8 C engine ({scales}), host (gcc -O2)", "same C as above", "same C as above", host_count,
                 host, photos, f"host build run here on every photo; logits {parity} bench_int8.py's int8 reference "
                 f"(`build/int8/{reference_name}`)")
             if parity == "DIFFERENT from":
@@ -313,7 +316,9 @@ def summary(measured: dict, truth: np.ndarray, subset_hash: str) -> tuple[str, l
             micro = _load(ROOT / "build" / "tflite" / tflite["micro_logits"])
             same_photos = tflite["micro_photos_sha256"] == subset_hash
             add("TFLite Micro (tflite-micro interpreter, int8)", f"{tflite['model_bytes']:,} (flatbuffer)",
-                f"{tflite['arena_bytes']:,} (arena)", "not measured (Python interpreter on the host, no MCU build)",
+                f"{tflite['arena_bytes']:,} (arena)",
+                f"{tflite['micro_host_instructions']:,} x86-64 (callgrind, 1 photo; no MCU build)"
+                if "micro_host_instructions" in tflite else "not measured (Python interpreter on the host, no MCU build)",
                 micro if same_photos else None, tflite["micro_photos"],
                 "bench_tflite_micro.py (`build/tflite/summary.json` and its logits): flatbuffer bytes, smallest "
                 "arena that runs, TFLite Micro's Python interpreter"
@@ -406,7 +411,11 @@ def write_report(measured: dict, command: str) -> str:
         "The fp32 C engine's 227x227 activations need about 7 MiB of RAM, several times the on-chip RAM of "
         "Cortex-M7 parts. "
         "TFLite Micro's arena holds its tensors (its flatbuffer stays in flash); its interpreter was not built for "
-        "a Cortex-M7 here, so it has no instruction count.",
+        "a Cortex-M7 here, so it has no Cortex-M7 instruction count. Side by side on the build host instead "
+        "(`bench_tflite_micro.py --instructions`): valgrind's callgrind counts the x86-64 instructions of TFLite "
+        "Micro's `MicroInterpreter::Invoke` (its Python interpreter's reference kernels) and of our int8 C "
+        "engine's `squeezenet_predict` (gcc -O2 host build, the same photo: the first held-out one); both counts "
+        "repeat exactly on a second run.",
         "",
         "Detail: the Cortex-M7 builds.",
         "",

@@ -1,6 +1,6 @@
 """TFLite Micro on the published SqueezeNet, fully int8: model bytes, arena bytes, top-1, agreement with fp32.
 
-Usage: .venv/bin/python benchmarks/bench_tflite_micro.py [--micro-every 4] [--write]
+Usage: .venv/bin/python benchmarks/bench_tflite_micro.py [--micro-every 4] [--write] [--instructions]
 
 Needs the optional packages litert-torch (conversion), ai-edge-litert (the LiteRT interpreter) and
 tflite-micro (the TFLite Micro Python interpreter and its compression tool); none of them is a
@@ -24,6 +24,13 @@ Arena bytes: the smallest ``arena_size`` with which TFLite Micro's interpreter a
 (bisection), and what its recording allocator reports. Compressed model: TFLite Micro's LUT
 compression (tflite_micro.tensorflow.lite.micro.compression) of every int8 weight tensor whose
 values fit a narrower index (per output channel or per tensor, whichever is narrower).
+
+Instructions (``--instructions``, only that): x86-64 instructions executed on this host (valgrind's
+callgrind, Ir), not Cortex-M7 ones, for the first evaluation photo: TFLite Micro's
+MicroInterpreter::Invoke only, and our int8 C engine's host build (``squeezenet export --format c
+--precision int8``, gcc with bench_small_processor.py's HOST_FLAGS) inside squeezenet_predict (float
+photo in, so it also quantizes the photo: about 0.1% of its count). Each runs twice, to show the
+count repeats; merged into build/tflite/summary.json.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import json
 import math
 import os
 import re
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +60,7 @@ DATA = ROOT.parent / "shared" / "data"
 FOLDERS = [DATA / "imagenet-samples", DATA / "imagenet-val-extra"]
 WEIGHTS = DATA / "deep-compression-squeezenet" / "compressed_SqueezeNet.net"
 CACHE = ROOT / "build" / "tflite"
+INSTRUCTIONS = ROOT / "build" / "tflite-instr"
 CALIBRATE_EVERY = 4
 SIZE = 227
 
@@ -321,6 +331,70 @@ def lut_compressed(model_bytes: bytes) -> dict:
     return result
 
 
+# ---------------------------------------------------------------- instructions per inference (host)
+
+# Runs the interpreter twice on one int8 photo; the arena reuses the input's bytes, so set it before each Invoke.
+MICRO_DRIVER = ("import sys, numpy as np; from tflite_micro.python.tflite_micro import runtime; "
+                "m = runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=int(sys.argv[2])); "
+                "x = np.load(sys.argv[3]); [(m.set_input(x, 0), m.invoke()) for _ in range(2)]")
+
+
+def callgrind_counts(command: list[str], symbol: str, out: Path) -> tuple[list[int], str]:
+    """x86-64 instructions executed on this host (callgrind's Ir) inside each call of ``symbol``, and the command."""
+    for old in out.parent.glob(out.name + "*"):
+        old.unlink()
+    valgrind = ["valgrind", "--tool=callgrind", "--collect-atstart=no", f"--toggle-collect={symbol}",
+                f"--dump-after={symbol}", f"--callgrind-out-file={out}", *command]
+    subprocess.run(valgrind, check=True, capture_output=True)
+    dumps = sorted(out.parent.glob(out.name + ".*"), key=lambda path: int(path.suffix[1:]))
+    counts = [int(re.search(r"^totals: (\d+)", path.read_text(), re.MULTILINE).group(1)) for path in dumps]
+    return counts, shlex.join(valgrind)
+
+
+def host_instructions(model_bytes: bytes, image: np.ndarray, arena_size: int) -> dict:
+    """Instructions per inference on this host: TFLite Micro's Invoke, and our int8 C engine's squeezenet_predict."""
+    from bench_small_processor import HOST_FLAGS
+
+    from squeezenet.export.c99.check import compile_check_binary
+
+    INSTRUCTIONS.mkdir(parents=True, exist_ok=True)
+    photo = INSTRUCTIONS / "photo-int8.npy"
+    np.save(photo, _engine_input(image[None], micro_interpreter(model_bytes, arena_size).get_input_details(0)))
+    micro, micro_command = callgrind_counts(
+        [sys.executable, "-c", MICRO_DRIVER, str(CACHE / "squeezenet-int8-litert-torch.tflite"), str(arena_size),
+         str(photo)], "tflite::micro::MicroInterpreter::Invoke()", INSTRUCTIONS / "callgrind.micro")
+    c_folder = INSTRUCTIONS / "c-int8"
+    export = [sys.executable, "-m", "squeezenet", "export", "--format", "c", "--precision", "int8", "--weights",
+              str(WEIGHTS), "--calibration-data", str(DATA / "imagenet-samples"), "--calibration-images", "16",
+              "--out", str(c_folder), "--json"]
+    if not (c_folder / "model.c").exists():
+        subprocess.run(export, check=True, capture_output=True)
+    compile_check_binary(c_folder, INSTRUCTIONS / "predict", HOST_FLAGS)
+    np.concatenate([image[None]] * 2).astype("<f4").tofile(INSTRUCTIONS / "photos-float.bin")
+    ours, our_command = callgrind_counts(
+        [str(INSTRUCTIONS / "predict"), str(INSTRUCTIONS / "photos-float.bin"), str(INSTRUCTIONS / "logits.bin")],
+        "squeezenet_predict", INSTRUCTIONS / "callgrind.ours")
+    log(f"host x86-64 instructions per inference: TFLite Micro Invoke {micro}, our int8 C {ours}")
+    return {"micro_host_instructions": micro[0], "micro_host_instructions_command": micro_command,
+            "our_int8_host_instructions": ours[0], "our_int8_host_instructions_command": our_command,
+            "our_int8_host_export_command": shlex.join(export),
+            "host_instructions_repeat": micro[1:] + ours[1:] == micro[:1] + ours[:1],
+            "host_instructions_note": "x86-64 instructions (valgrind callgrind Ir) on the build host, not "
+                                      "Cortex-M7: TFLite Micro MicroInterpreter::Invoke only; our int8 C engine "
+                                      "squeezenet_predict (quantizes the float photo, then the network)",
+            "host_instructions_date": time.strftime("%Y-%m-%d")}
+
+
+def update_summary(values: dict) -> None:
+    """Merge ``values`` into build/tflite/summary.json (a temporary file, then a rename)."""
+    path = CACHE / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    summary.update(values)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(summary, indent=1))
+    os.replace(temporary, path)
+
+
 # ---------------------------------------------------------------- report
 
 def _bit_summary(notes: list[str]) -> str:
@@ -345,6 +419,9 @@ def main() -> None:
                         help="TFLite Micro runs every K-th evaluation photo (default 4)")
     parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
                         help="write the BENCHMARKS.md section (on by default, as `make bench-long` runs it)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="only count host x86-64 instructions per inference under callgrind (TFLite Micro's "
+                             "Invoke and our int8 C engine) and merge them into build/tflite/summary.json")
     args = parser.parse_args()
 
     paths, labels = labelled_photos()
@@ -353,6 +430,13 @@ def main() -> None:
     calibration, evaluation = images[position % CALIBRATE_EVERY == 0], images[position % CALIBRATE_EVERY != 0]
     truth = labels[position % CALIBRATE_EVERY != 0]
     subset = np.arange(len(evaluation)) % args.micro_every == 0
+    if args.instructions:
+        int8 = (CACHE / "squeezenet-int8-litert-torch.tflite").read_bytes()
+        summary = json.loads((CACHE / "summary.json").read_text()) if (CACHE / "summary.json").exists() else {}
+        arena = summary.get("arena_bytes") or smallest_arena(int8, evaluation[0])
+        first = next(path for index, path in enumerate(paths) if index % CALIBRATE_EVERY != 0)
+        update_summary({**host_instructions(int8, evaluation[0], arena), "host_instructions_photo": first.name})
+        return
     log(f"{len(paths)} photos: {len(calibration)} calibrate, {len(evaluation)} evaluate, "
         f"{int(subset.sum())} for TFLite Micro")
 
@@ -391,12 +475,12 @@ def main() -> None:
     ]
     # What bench_small_processor.py's table across engines reads (sizes, and where the logits are).
     evaluation_paths = [path for index, path in enumerate(paths) if index % CALIBRATE_EVERY != 0]
-    (CACHE / "summary.json").write_text(json.dumps({
+    update_summary({
         "model_bytes": len(int8), "arena_bytes": arena, "arena_recorded_bytes": _arena_used(allocations),
         "micro_logits": f"{micro_name}.npy", "micro_photos": int(subset.sum()),
         "micro_photos_sha256": photo_list_hash([evaluation_paths[i] for i in np.flatnonzero(subset)]),
         "micro_top1": top1(micro, truth[subset]), "micro_agreement_with_fp32": agreement(micro, fp32[subset]),
-        "date": time.strftime("%Y-%m-%d")}, indent=1))
+        "date": time.strftime("%Y-%m-%d")})
     ties = int(sum((row == row.max()).sum() > 1 for row in litert))
     engines_agree = agreement(micro, litert[subset])
     largest_difference = float(np.abs(micro - litert[subset]).max())
