@@ -239,15 +239,21 @@ def _compare(int8: np.ndarray, fp32: np.ndarray, truth: np.ndarray) -> dict:
     }
 
 
+def _paired_error(row: dict) -> float:
+    """Standard error, in points, of the paired top-1 difference (from the photos where the two disagree on correctness)."""
+    return 100 * (row["only int8 right"] + row["only fp32 right"]) ** 0.5 / row["photos"]
+
+
 def _table(rows: list[dict], calibration_count: int, evaluation_count: int) -> str:
     lines = [
         f"Calibration: {calibration_count} photos (every 4th by file name); evaluation: {evaluation_count} other photos; "
         "Caffe preprocessing. Paired difference = int8 top-1 - fp32 top-1 on the same photos "
-        "(photos only int8 gets right minus photos only fp32 gets right). Bias correction: `weights` = Nagel et al.'s "
+        "(photos only int8 gets right minus photos only fp32 gets right), ± its standard error (sqrt(only int8 right + "
+        "only fp32 right) / photos). Bias correction: `weights` = Nagel et al.'s "
         "for the weight error; `sequential` = each layer's mean pre-activation matched to fp32's on the calibration "
         "photos, layer after layer through the int8 network (`squeezenet.int8.correction`); `none`.",
         "",
-        "| model | range rule | bias correction | photos | fp32 top-1 | int8 top-1 | difference (points) | "
+        "| model | range rule | bias correction | photos | fp32 top-1 | int8 top-1 | difference ± s.e. (points) | "
         "only int8 / only fp32 right | top-1 agreement with fp32 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -256,7 +262,8 @@ def _table(rows: list[dict], calibration_count: int, evaluation_count: int) -> s
         lines.append(
             f"| {row['model']} | {row['rule']} | {row['bias correction']} | {row['photos']} | "
             f"{100 * row['fp32 top-1']:.2f}% | {100 * row['int8 top-1']:.2f}% | "
-            f"{100 * (row['int8 top-1'] - row['fp32 top-1']):+.2f} | {row['only int8 right']} / {row['only fp32 right']} | "
+            f"{100 * (row['int8 top-1'] - row['fp32 top-1']):+.2f} ± {_paired_error(row):.2f} | "
+            f"{row['only int8 right']} / {row['only fp32 right']} | "
             f"{100 * row['agreement']:.2f}% |"
         )
         for kernels in ("fused", "float"):

@@ -12,24 +12,24 @@ from them and from the other benchmarks' saved outputs in seconds):
   4 KiB stack, in 4 KiB pages) and 2 MiB of flash, and against 512 KiB and 1 MiB of RAM to show what a
   typical part refuses. The CIFAR model is emulated on ``--images`` photos; the ImageNet ones (about 30
   times the work) only with ``--emulate-imagenet``. The same C built for this host (gcc -O2
-  -ffp-contract=off) runs the 211 held-out ImageNet photos for its top-1.
+  -ffp-contract=off) runs the 843 held-out ImageNet photos for its top-1.
 * int8 C engine, for the published .net and results/imagenet-small.sqz: quantized as
   benchmarks/bench_int8.py's default configuration (its cached calibration statistics of the 281
   calibration photos, the default range rule, the default bias correction), linked into its RAM
   budget with the in-place harness (the emulator writes the int8 image into the engine's input slot,
-  as a camera's DMA would), emulated on ``--int8-photos`` held-out photos spread over the 211 (65-95 s
+  as a camera's DMA would), emulated on ``--int8-photos`` held-out photos spread over the 843 (50-95 s
   a photo on the shared 2-core machine), int32 sums compared bit for bit with the host build and with
-  `Int8Model.integer_logits`; the host build runs all 211. ``--int8-only`` measures just these rows
+  `Int8Model.integer_logits`; the host build runs all 843. ``--int8-only`` measures just these rows
   (after a recalibration) and keeps the other saved measurements.
 * PyTorch fp32 (the reference of every agreement column) and onnxruntime's own static quantizer
   (`squeezenet.export.onnx.quantize_onnx_int8`, calibrated on every 8th calibration photo, 36, to
-  keep its calibration pass short) on the same 211 photos.
+  keep its calibration pass short) on the same 843 photos.
 
 Read from the other benchmarks: the int8 reference engine and our QDQ ONNX run by onnxruntime
 (benchmarks/bench_int8.py, build/int8/), TFLite Micro (benchmarks/bench_tflite_micro.py,
 build/tflite/summary.json). Photos: bench_int8's split (1,124 labelled photos sorted by file name,
-position % 4 == 0 calibrates, every 4th of the rest evaluates: 211), which is TFLite Micro's subset too
-(checked through the photo list's hash). Latency is instructions / 480 MHz, one instruction per cycle.
+position % 4 == 0 calibrates, the other 843 evaluate), which TFLite Micro runs too (checked through
+the photo list's hash). Latency is instructions / 480 MHz, one instruction per cycle.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from report import write_section  # noqa: E402
 DATA = ROOT.parent / "shared" / "data"
 MEASURED = ROOT / "build" / "small-processor"
 TFLITE_SUMMARY = ROOT / "build" / "tflite" / "summary.json"
-EVALUATE_EVERY = 4  # bench_int8.py --evaluate-every 4 and bench_tflite_micro.py --micro-every 4: the same 211 photos
+EVALUATE_EVERY = 1  # bench_int8.py --evaluate-every 1 and bench_tflite_micro.py --micro-every 1: the same 843 photos
 CIFAR = "CIFAR SqueezeNet, Deep Compression 6-bit (32x32)"
 CIFAR_MODEL = (ROOT / "results" / "cifar10" / "squeezenet_cifar_dc6bit_huffman.sqz", DATA / "cifar10" / "train", "cifar", 32)
 SMALL_RAMS = (512 * 1024, 1024 * 1024)
@@ -389,8 +389,9 @@ def write_report(measured: dict, command: str) -> str:
     commands = sorted({row["command"] for row in rows}) or [command]
     body = "\n".join([
         f"Accuracy: the same {len(truth)} held-out ImageNet photos for every row (bench_int8.py's split of the "
-        f"{len(paths):,} labelled photos sorted by file name: position % 4 == 0 calibrates, every 4th of the rest "
-        "evaluates; TFLite Micro's subset in bench_tflite_micro.py is the same list, checked by its hash), Caffe "
+        f"{len(paths):,} labelled photos sorted by file name: position % 4 == 0 calibrates, "
+        + ("the rest evaluate" if EVALUATE_EVERY == 1 else f"every {EVALUATE_EVERY}th of the rest evaluates")
+        + "; TFLite Micro's photos in bench_tflite_micro.py are the same list, checked by its hash), Caffe "
         "preprocessing; agreement = same top-1 class as PyTorch fp32 with the same model file. Flash, RAM and "
         "instructions of our engines: the Cortex-M7 build (zig cc, the ELF's sections) and the unicorn emulator, "
         "this benchmark. Our int8 rows (C engine, host build, QDQ ONNX) share one quantization, named in brackets "
